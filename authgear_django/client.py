@@ -1,0 +1,395 @@
+"""Talking to Authgear over HTTP: discovery, JWKS, token, userinfo, revocation, end-session.
+
+Django-free on purpose: plain values in and out, a cache passed in, every call bounded by a
+timeout, and every failure turned into an exception from :mod:`authgear_django.exceptions`
+whose message never carries a token, a code or a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import requests
+
+from authgear_django.exceptions import (
+    OAuthError,
+    ProviderError,
+    ProviderMisconfigured,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnreachable,
+)
+
+logger = logging.getLogger("authgear_django")
+
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+# An unknown ``kid`` forces a JWKS refetch, but not more often than this, so that tokens with
+# random key ids cannot turn us into a request amplifier against Authgear.
+JWKS_REFETCH_COOLDOWN = 10.0
+MAX_RESPONSE_BYTES = 1_000_000
+
+
+class Cache(Protocol):
+    """The subset of Django's cache API the client uses (any backend, or a dict-based fake)."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any, timeout: float | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProviderMetadata:
+    """The parts of the discovery document this library uses."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    userinfo_endpoint: str | None = None
+    revocation_endpoint: str | None = None
+    end_session_endpoint: str | None = None
+    scopes_supported: tuple[str, ...] = ()
+    token_endpoint_auth_methods_supported: tuple[str, ...] = ()
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> ProviderMetadata:
+        missing = [name for name in REQUIRED_METADATA if not isinstance(document.get(name), str)]
+        if missing:
+            raise ProviderMisconfigured(f"discovery document lacks {', '.join(missing)}")
+
+        def optional(name: str) -> str | None:
+            value = document.get(name)
+            return value if isinstance(value, str) and value else None
+
+        def strings(name: str) -> tuple[str, ...]:
+            value = document.get(name)
+            if not isinstance(value, list):
+                return ()
+            return tuple(item for item in value if isinstance(item, str))
+
+        return cls(
+            issuer=document["issuer"],
+            authorization_endpoint=document["authorization_endpoint"],
+            token_endpoint=document["token_endpoint"],
+            jwks_uri=document["jwks_uri"],
+            userinfo_endpoint=optional("userinfo_endpoint"),
+            revocation_endpoint=optional("revocation_endpoint"),
+            end_session_endpoint=optional("end_session_endpoint"),
+            scopes_supported=strings("scopes_supported"),
+            token_endpoint_auth_methods_supported=strings("token_endpoint_auth_methods_supported"),
+        )
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """A token endpoint response. ``repr`` hides the token values so they never reach a log."""
+
+    access_token: str = field(repr=False)
+    expires_in: int | None
+    token_type: str = "Bearer"
+    refresh_token: str | None = field(default=None, repr=False)
+    id_token: str | None = field(default=None, repr=False)
+    scope: str | None = None
+
+    @classmethod
+    def from_response(cls, body: Mapping[str, Any]) -> TokenSet:
+        access_token = body.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise ProviderError("token response has no access_token")
+        expires_in = body.get("expires_in")
+        if isinstance(expires_in, str) and expires_in.isdigit():
+            expires_in = int(expires_in)
+        if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
+            expires_in = None
+
+        def optional(name: str) -> str | None:
+            value = body.get(name)
+            return value if isinstance(value, str) and value else None
+
+        return cls(
+            access_token=access_token,
+            expires_in=expires_in,
+            token_type=optional("token_type") or "Bearer",
+            refresh_token=optional("refresh_token"),
+            id_token=optional("id_token"),
+            scope=optional("scope"),
+        )
+
+
+_thread_local = threading.local()
+
+
+def _http_session() -> requests.Session:
+    """One pooled ``requests.Session`` per thread: keep-alive without sharing across threads."""
+    session: requests.Session | None = getattr(_thread_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.headers["User-Agent"] = "authgear-django"
+        _thread_local.session = session
+    return session
+
+
+class AuthgearClient:
+    """One Authgear project as seen by one confidential client."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        client_id: str,
+        client_secret: str,
+        timeout: float,
+        cache: Cache,
+        discovery_ttl: int = 3600,
+        jwks_ttl: int = 3600,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.timeout = timeout
+        self.cache = cache
+        self.discovery_ttl = discovery_ttl
+        self.jwks_ttl = jwks_ttl
+        digest = hashlib.sha256(self.endpoint.encode()).hexdigest()[:16]
+        self._cache_prefix = f"authgear_django:{digest}"
+
+    # --- discovery and keys ------------------------------------------------------------------
+
+    @property
+    def discovery_url(self) -> str:
+        return self.endpoint + DISCOVERY_PATH
+
+    def metadata(self) -> ProviderMetadata:
+        """Discovery, from the shared cache when fresh; the issuer must equal the endpoint."""
+        key = f"{self._cache_prefix}:discovery"
+        document = self._cache_get(key)
+        if not isinstance(document, dict):
+            document = self._get_json(self.discovery_url, call="discovery")
+            metadata = self._validated_metadata(document)
+            self._cache_set(key, document, self.discovery_ttl)
+            return metadata
+        return self._validated_metadata(document)
+
+    def _validated_metadata(self, document: Mapping[str, Any]) -> ProviderMetadata:
+        metadata = ProviderMetadata.from_document(document)
+        if metadata.issuer != self.endpoint:
+            raise ProviderMisconfigured(
+                f"discovery issuer {metadata.issuer!r} does not equal AUTHGEAR_ENDPOINT "
+                f"{self.endpoint!r}"
+            )
+        return metadata
+
+    def jwks(self, *, force_refresh: bool = False) -> dict[str, Any]:
+        """The provider's JSON Web Key Set, cached; ``force_refresh`` honours a cooldown."""
+        key = f"{self._cache_prefix}:jwks"
+        if not force_refresh:
+            cached = self._cache_get(key)
+            if isinstance(cached, dict):
+                return cached
+        else:
+            cooldown_key = f"{self._cache_prefix}:jwks_refetched_at"
+            last = self._cache_get(cooldown_key)
+            if isinstance(last, (int, float)) and time.time() - last < JWKS_REFETCH_COOLDOWN:
+                cached = self._cache_get(key)
+                if isinstance(cached, dict):
+                    return cached
+            self._cache_set(cooldown_key, time.time(), JWKS_REFETCH_COOLDOWN)
+        document = self._get_json(self.metadata().jwks_uri, call="jwks")
+        keys = document.get("keys")
+        if not isinstance(keys, list):
+            raise ProviderError("JWKS response has no 'keys' list")
+        self._cache_set(key, document, self.jwks_ttl)
+        return document
+
+    def signing_key(self, kid: str | None) -> dict[str, Any] | None:
+        """The JWK with this ``kid``; an unknown ``kid`` triggers one JWKS refetch."""
+        for force_refresh in (False, True):
+            for jwk in self.jwks(force_refresh=force_refresh).get("keys", []):
+                if not isinstance(jwk, dict) or jwk.get("kty") != "RSA":
+                    continue
+                if jwk.get("use") not in (None, "sig") or jwk.get("alg") not in (None, "RS256"):
+                    continue
+                if kid is None or jwk.get("kid") == kid:
+                    return jwk
+        return None
+
+    # --- authorization and logout URLs ---------------------------------------------------------
+
+    def authorization_url(self, params: Mapping[str, str]) -> str:
+        return _with_query(self.metadata().authorization_endpoint, params)
+
+    def end_session_url(
+        self,
+        *,
+        id_token_hint: str | None,
+        post_logout_redirect_uri: str | None,
+        state: str | None,
+    ) -> str | None:
+        """Where to send the browser to end the Authgear session, or ``None`` if unsupported."""
+        endpoint = self.metadata().end_session_endpoint
+        if not endpoint:
+            return None
+        params = {
+            "id_token_hint": id_token_hint,
+            "post_logout_redirect_uri": post_logout_redirect_uri,
+            "state": state,
+        }
+        return _with_query(endpoint, {k: v for k, v in params.items() if v})
+
+    # --- token endpoint ----------------------------------------------------------------------
+
+    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+        """Trade an authorization code (``client_secret_post`` + PKCE verifier) for tokens."""
+        return self._token_request(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+            },
+            call="token",
+        )
+
+    def refresh(self, refresh_token: str) -> TokenSet:
+        """Use a refresh token; Authgear omits ``refresh_token`` in the answer unless it rotates."""
+        return self._token_request(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token}, call="refresh"
+        )
+
+    def _token_request(self, form: dict[str, str], *, call: str) -> TokenSet:
+        form = {**form, "client_id": self.client_id, "client_secret": self.client_secret}
+        response = self._send("POST", self.metadata().token_endpoint, call=call, data=form)
+        if response.status_code == 200:
+            return TokenSet.from_response(self._json(response, call=call))
+        self._raise_for_error_response(response, call=call)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- userinfo and revocation ---------------------------------------------------------------
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        endpoint = self.metadata().userinfo_endpoint
+        if not endpoint:
+            raise ProviderMisconfigured("discovery document has no userinfo_endpoint")
+        response = self._send(
+            "GET", endpoint, call="userinfo", headers={"Authorization": f"Bearer {access_token}"}
+        )
+        if response.status_code == 200:
+            return self._json(response, call="userinfo")
+        self._raise_for_error_response(response, call="userinfo")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def revoke(self, token: str) -> None:
+        """Revoke a refresh token (its whole Authgear session). Authgear answers 200 for any token."""
+        endpoint = self.metadata().revocation_endpoint
+        if not endpoint:
+            raise ProviderMisconfigured("discovery document has no revocation_endpoint")
+        response = self._send(
+            "POST",
+            endpoint,
+            call="revoke",
+            data={"token": token, "client_id": self.client_id, "client_secret": self.client_secret},
+        )
+        if response.status_code != 200:
+            self._raise_for_error_response(response, call="revoke")
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _get_json(self, url: str, *, call: str) -> dict[str, Any]:
+        response = self._send("GET", url, call=call)
+        if response.status_code != 200:
+            self._raise_for_error_response(response, call=call)
+        return self._json(response, call=call)
+
+    def _send(self, method: str, url: str, *, call: str, **kwargs: Any) -> requests.Response:
+        started = time.monotonic()
+        try:
+            response = _http_session().request(
+                method, url, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
+        except requests.Timeout:
+            raise ProviderTimeout(f"{call}: no answer from {_origin(url)} in {self.timeout}s") from None
+        except requests.RequestException as exc:
+            raise ProviderUnreachable(
+                f"{call}: cannot reach {_origin(url)} ({type(exc).__name__})"
+            ) from None
+        logger.debug(
+            "authgear %s %s -> %s in %.0f ms",
+            call,
+            _origin(url),
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        return response
+
+    def _json(self, response: requests.Response, *, call: str) -> dict[str, Any]:
+        if len(response.content) > MAX_RESPONSE_BYTES:
+            raise ProviderError(f"{call}: response too large ({len(response.content)} bytes)")
+        try:
+            body = response.json()
+        except ValueError:
+            content_type = response.headers.get("Content-Type", "?")
+            raise ProviderError(f"{call}: response is not JSON (Content-Type {content_type})") from None
+        if not isinstance(body, dict):
+            raise ProviderError(f"{call}: JSON response is not an object")
+        return body
+
+    def _raise_for_error_response(self, response: requests.Response, *, call: str) -> None:
+        status = response.status_code
+        if status == 429:
+            raise ProviderRateLimited(
+                f"{call}: rate limited (429)", retry_after=_retry_after(response)
+            )
+        if status >= 500:
+            raise ProviderError(f"{call}: HTTP {status}")
+        body: Any = None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            description = body.get("error_description")
+            raise OAuthError(
+                body["error"][:100],
+                description[:300] if isinstance(description, str) else "",
+                status=status,
+            )
+        raise ProviderError(f"{call}: HTTP {status} without an OAuth error body")
+
+    def _cache_get(self, key: str) -> Any:
+        try:
+            return self.cache.get(key)
+        except Exception:  # a broken cache must not break login; we just fetch again
+            logger.warning("authgear_django: cache read failed for %s", key, exc_info=True)
+            return None
+
+    def _cache_set(self, key: str, value: Any, timeout: float) -> None:
+        try:
+            self.cache.set(key, value, timeout)
+        except Exception:
+            logger.warning("authgear_django: cache write failed for %s", key, exc_info=True)
+
+
+def _with_query(url: str, params: Mapping[str, str]) -> str:
+    parts = urlsplit(url)
+    query = urlencode(list(params.items()))
+    if parts.query:
+        query = f"{parts.query}&{query}"
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _retry_after(response: requests.Response) -> int | None:
+    value = response.headers.get("Retry-After", "")
+    return int(value) if value.isdigit() else None

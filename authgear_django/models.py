@@ -1,0 +1,125 @@
+"""Who is linked to which Authgear user, and the (encrypted) tokens of each login."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from authgear_django.client import TokenSet
+from authgear_django.conf import conf
+from authgear_django.crypto import TokenCipher
+
+
+def token_cipher() -> TokenCipher:
+    return TokenCipher(conf.AUTHGEAR_TOKEN_ENCRYPTION_KEYS)
+
+
+class AuthgearAccount(models.Model):
+    """The link between a Django user and an Authgear user (``sub``), with the last claims seen."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="authgear_account",
+        verbose_name="user",
+    )
+    sub = models.CharField("Authgear user ID (sub)", max_length=255, unique=True)
+    email = models.CharField("email at Authgear", max_length=254, blank=True)
+    claims = models.JSONField("last userinfo claims", default=dict, blank=True)
+    created_at = models.DateTimeField("linked at", auto_now_add=True)
+    updated_at = models.DateTimeField("updated at", auto_now=True)
+    last_login_at = models.DateTimeField("last login", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Authgear account"
+        verbose_name_plural = "Authgear accounts"
+        ordering = ["-last_login_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ↔ {self.sub}"
+
+
+class AuthgearLogin(models.Model):
+    """One login (a browser session) and its tokens: a laptop and a phone are two rows.
+
+    Tokens are stored only encrypted. The session holds this row's id and the access token's
+    expiry, so a logged-in request needs no query here until a refresh is due.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(
+        AuthgearAccount, on_delete=models.CASCADE, related_name="logins", verbose_name="account"
+    )
+    session_key = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    encrypted_refresh_token = models.TextField(blank=True, editable=False)
+    encrypted_access_token = models.TextField(blank=True, editable=False)
+    encrypted_id_token = models.TextField(blank=True, editable=False)
+    access_token_expires_at = models.DateTimeField("access token expires", null=True, blank=True)
+    access_token_lifetime = models.PositiveIntegerField(
+        "access token lifetime (s)", null=True, blank=True
+    )
+    scope = models.CharField(max_length=1000, blank=True)
+    sid = models.CharField("Authgear session (sid)", max_length=255, blank=True)
+    auth_time = models.DateTimeField("authenticated at", null=True, blank=True)
+    user_agent = models.CharField("device", max_length=255, blank=True)
+    created_at = models.DateTimeField("logged in at", auto_now_add=True)
+    last_refreshed_at = models.DateTimeField("last refresh", null=True, blank=True)
+    refresh_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "Authgear login"
+        verbose_name_plural = "Authgear logins"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"login of {self.account.user} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    # --- token access (decrypting on demand) -------------------------------------------------
+
+    @property
+    def refresh_token(self) -> str | None:
+        return self._decrypt(self.encrypted_refresh_token)
+
+    @property
+    def access_token(self) -> str | None:
+        return self._decrypt(self.encrypted_access_token)
+
+    @property
+    def id_token(self) -> str | None:
+        return self._decrypt(self.encrypted_id_token)
+
+    def _decrypt(self, ciphertext: str) -> str | None:
+        return token_cipher().decrypt(ciphertext) if ciphertext else None
+
+    def store_tokens(
+        self, tokens: TokenSet, *, id_token_claims: dict[str, Any] | None, now: datetime
+    ) -> None:
+        """Keep a token response; a missing refresh or ID token keeps the one we have.
+
+        Authgear sends a new refresh token only when rotation is on, and the old one stays
+        valid otherwise, so it must not be erased.
+        """
+        cipher = token_cipher()
+        self.encrypted_access_token = cipher.encrypt(tokens.access_token)
+        if tokens.refresh_token:
+            self.encrypted_refresh_token = cipher.encrypt(tokens.refresh_token)
+        if tokens.id_token:
+            self.encrypted_id_token = cipher.encrypt(tokens.id_token)
+        if tokens.scope:
+            self.scope = tokens.scope[:1000]
+        self.access_token_lifetime = tokens.expires_in
+        self.access_token_expires_at = (
+            now + timedelta(seconds=tokens.expires_in) if tokens.expires_in else None
+        )
+        if id_token_claims:
+            sid = id_token_claims.get("sid")
+            if isinstance(sid, str):
+                self.sid = sid[:255]
+            auth_time = id_token_claims.get("auth_time")
+            if isinstance(auth_time, (int, float)) and not isinstance(auth_time, bool):
+                self.auth_time = datetime.fromtimestamp(auth_time, tz=dt_timezone.utc)

@@ -1,0 +1,131 @@
+"""What a login keeps in the session and in the database, and how a login ends.
+
+The session never holds a token: only pending login attempts (state, nonce, PKCE verifier,
+until the callback), the id of the :class:`AuthgearLogin` row and the access token's expiry
+(so the refresh middleware can decide without a query).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from authgear_django.authorization import LoginAttempt
+from authgear_django.client import TokenSet
+from authgear_django.crypto import TokenDecryptionError
+from authgear_django.exceptions import AuthgearError
+from authgear_django.models import AuthgearAccount, AuthgearLogin
+from authgear_django.provider import get_client
+from authgear_django.signals import login_revoked
+
+logger = logging.getLogger("authgear_django")
+
+SESSION_ATTEMPTS_KEY = "_authgear_login_attempts"
+SESSION_LOGIN_KEY = "_authgear_login_id"
+SESSION_ACCESS_EXPIRES_KEY = "_authgear_access_expires_at"
+
+
+# --- pending login attempts -------------------------------------------------------------------
+
+
+def remember_attempt(session: SessionBase, attempt: LoginAttempt, *, limit: int) -> None:
+    """Add an attempt, dropping the oldest beyond ``limit`` (one per open tab is typical)."""
+    attempts = session.get(SESSION_ATTEMPTS_KEY)
+    if not isinstance(attempts, dict):
+        attempts = {}
+    attempts[attempt.state] = attempt.to_session()
+    if len(attempts) > limit:
+        by_age = sorted(attempts.items(), key=lambda item: _created_at(item[1]))
+        attempts = dict(by_age[-limit:])
+    session[SESSION_ATTEMPTS_KEY] = attempts
+
+
+def pop_attempt(session: SessionBase, state: str) -> LoginAttempt | None:
+    """Remove and return the attempt for ``state``: each state is usable exactly once."""
+    attempts = session.get(SESSION_ATTEMPTS_KEY)
+    if not isinstance(attempts, dict) or state not in attempts:
+        return None
+    data = attempts.pop(state)
+    session[SESSION_ATTEMPTS_KEY] = attempts
+    return LoginAttempt.from_session(data)
+
+
+def _created_at(data: Any) -> float:
+    value = data.get("created_at") if isinstance(data, dict) else None
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+# --- the login record ---------------------------------------------------------------------------
+
+
+def create_login(
+    request: HttpRequest,
+    account: AuthgearAccount,
+    tokens: TokenSet,
+    id_token_claims: dict[str, Any],
+) -> AuthgearLogin:
+    """Store the tokens of a fresh login and point the (already logged-in) session at them."""
+    now = timezone.now()
+    login = AuthgearLogin(
+        account=account,
+        session_key=request.session.session_key or "",
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:255],
+    )
+    login.store_tokens(tokens, id_token_claims=id_token_claims, now=now)
+    login.save()
+    bind_session(request.session, login)
+    return login
+
+
+def bind_session(session: SessionBase, login: AuthgearLogin) -> None:
+    session[SESSION_LOGIN_KEY] = str(login.pk)
+    expires_at = login.access_token_expires_at
+    session[SESSION_ACCESS_EXPIRES_KEY] = expires_at.timestamp() if expires_at else None
+
+
+def current_login(request: HttpRequest) -> AuthgearLogin | None:
+    """The login row of this session, if it still exists (one query; not on the hot path)."""
+    login_id = request.session.get(SESSION_LOGIN_KEY)
+    if not login_id:
+        return None
+    try:
+        return AuthgearLogin.objects.select_related("account").get(pk=login_id)
+    except (AuthgearLogin.DoesNotExist, ValueError, ValidationError):
+        return None  # deleted elsewhere (revoked) or a malformed id: no login
+
+
+def end_login(login: AuthgearLogin, *, reason: str, revoke: bool = True) -> bool:
+    """Revoke the login's refresh token at Authgear (best effort) and delete the row.
+
+    Returns whether Authgear confirmed the revocation. A provider outage never keeps the local
+    logout from happening: the row goes anyway and the failure is logged.
+    """
+    revoked = False
+    refresh_token = None
+    try:
+        refresh_token = login.refresh_token if revoke else None
+    except TokenDecryptionError:
+        logger.warning("authgear_django: login %s has an undecryptable refresh token", login.pk)
+    if refresh_token and revoke:
+        try:
+            get_client().revoke(refresh_token)
+            revoked = True
+        except AuthgearError as exc:
+            logger.warning("authgear_django: revoking login %s failed: %s", login.pk, exc)
+    login_pk = login.pk
+    with transaction.atomic():
+        AuthgearLogin.objects.filter(pk=login_pk).delete()
+    login.pk = login_pk  # keep the id readable for receivers
+    login_revoked.send(sender=AuthgearLogin, login=login, reason=reason, revoked=revoked)
+    return revoked
+
+
+def forget_login(session: SessionBase) -> None:
+    for key in (SESSION_LOGIN_KEY, SESSION_ACCESS_EXPIRES_KEY):
+        session.pop(key, None)

@@ -1,0 +1,16 @@
+"""URLs of the app; include them under a prefix, e.g. ``path("auth/", include("authgear_django.urls"))``."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from authgear_django.views import AuthgearCallbackView, AuthgearLoginView, AuthgearLogoutView
+
+app_name = "authgear_django"
+
+urlpatterns = [
+    path("login/", AuthgearLoginView.as_view(), name="login"),
+    path("signup/", AuthgearLoginView.as_view(extra_params={"x_page": "signup"}), name="signup"),
+    path("callback/", AuthgearCallbackView.as_view(), name="callback"),
+    path("logout/", AuthgearLogoutView.as_view(), name="logout"),
+]

@@ -1,0 +1,273 @@
+"""Login, callback and logout views (subclasses of mozilla-django-oidc's views).
+
+Every failure ends on :func:`error_response`: a page a person understands, a 4xx status (5xx
+only when Authgear itself is down), a "try again" link, nobody logged in, and a log line
+without secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import auth
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.generic import View
+from mozilla_django_oidc.views import (
+    OIDCAuthenticationCallbackView,
+    OIDCAuthenticationRequestView,
+    OIDCLogoutView,
+)
+
+from authgear_django.authorization import LOGIN_OPTIONS, LoginAttempt, clean_login_options
+from authgear_django.conf import conf
+from authgear_django.crypto import TokenDecryptionError
+from authgear_django.exceptions import (
+    AuthgearError,
+    AuthorizationDenied,
+    LoginAttemptError,
+    ProviderError,
+    ProviderRateLimited,
+)
+from authgear_django.models import AuthgearAccount
+from authgear_django.provider import get_client
+from authgear_django.signals import login_linked
+from authgear_django.store import (
+    create_login,
+    current_login,
+    end_login,
+    forget_login,
+    pop_attempt,
+    remember_attempt,
+)
+
+logger = logging.getLogger("authgear_django")
+security_logger = logging.getLogger("django.security.authgear_django")
+
+MAX_PARAMETER_LENGTH = 4096
+
+
+class ConfigurationError(AuthgearError):
+    """The site is set up wrongly (our backend missing): the system checks report it too."""
+
+    http_status = 500
+    title = "Sign-in is misconfigured"
+    user_message = "Sign-in is not configured correctly on this site. Please contact its administrators."
+
+
+def safe_next_url(request: HttpRequest, url: str | None) -> str | None:
+    """``url`` if it stays on this site (or an allowed host), else ``None``."""
+    if not url or len(url) > MAX_PARAMETER_LENGTH:
+        return None
+    allowed_hosts = {request.get_host(), *conf.AUTHGEAR_REDIRECT_ALLOWED_HOSTS}
+    if url_has_allowed_host_and_scheme(url, allowed_hosts=allowed_hosts, require_https=request.is_secure()):
+        return url
+    security_logger.warning("authgear_django: refused unsafe next URL")
+    return None
+
+
+def login_url(next_url: str | None = None, **options: str) -> str:
+    """The login URL with ``next`` and Authgear options (``prompt``, ``login_hint``, ``ui_locales``,
+    ``x_page``) in its query string, for links and redirects built in code."""
+    params = {k: v for k, v in options.items() if k in LOGIN_OPTIONS and v}
+    if next_url:
+        params = {"next": next_url, **params}
+    url = reverse("authgear_django:login")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def error_response(
+    request: HttpRequest, error: AuthgearError, *, next_url: str | None = None
+) -> HttpResponse:
+    """Render the error page for ``error`` with its status and a link to try again."""
+    if isinstance(error, (LoginAttemptError,)):
+        security_logger.warning("authgear_django: %s: %s", type(error).__name__, error)
+    elif isinstance(error, ProviderError):
+        logger.warning("authgear_django: %s: %s", type(error).__name__, error)
+    elif isinstance(error, AuthorizationDenied):
+        logger.info("authgear_django: Authgear answered %s", error)
+    else:
+        security_logger.warning("authgear_django: %s: %s", type(error).__name__, error)
+    context = {
+        "title": error.title,
+        "message": error.user_message,
+        "try_again_url": login_url(next_url),
+        "status": error.http_status,
+    }
+    response = render(request, "authgear_django/error.html", context, status=error.http_status)
+    if isinstance(error, ProviderRateLimited) and error.retry_after:
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def callback_uri(request: HttpRequest) -> str:
+    return conf.AUTHGEAR_REDIRECT_URI or request.build_absolute_uri(
+        reverse("authgear_django:callback")
+    )
+
+
+@method_decorator(never_cache, name="dispatch")
+class AuthgearLoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
+    """Redirect to Authgear's authorization endpoint with state, nonce and PKCE S256.
+
+    Authgear options come from the query string (``?x_page=signup&ui_locales=fr``) or from code
+    (``AuthgearLoginView.as_view(extra_params={"x_page": "signup"})``; code wins).
+    """
+
+    http_method_names = ["get"]
+    extra_params: dict[str, str] = {}
+    redirect_field_name = "next"
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Skip mozilla's __init__: it reads settings and would need discovery to construct.
+        View.__init__(self, **kwargs)
+
+    def get_extra_params(self, request: HttpRequest) -> dict[str, str]:
+        from_query = {name: request.GET[name] for name in LOGIN_OPTIONS if name in request.GET}
+        return clean_login_options({**from_query, **self.extra_params})
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        next_url = safe_next_url(request, request.GET.get(self.redirect_field_name))
+        try:
+            options = self.get_extra_params(request)
+            client = get_client()
+            attempt = LoginAttempt.start(redirect_uri=callback_uri(request), next_url=next_url)
+            params = attempt.authorization_params(
+                client_id=client.client_id, scope=conf.AUTHGEAR_SCOPES, options=options
+            )
+            url = client.authorization_url(params)
+        except AuthgearError as error:
+            return error_response(request, error, next_url=next_url)
+        remember_attempt(request.session, attempt, limit=conf.AUTHGEAR_MAX_LOGIN_ATTEMPTS)
+        return HttpResponseRedirect(url)
+
+
+@method_decorator(never_cache, name="dispatch")
+class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
+    """Finish the login: check state, exchange the code, verify, log in, go to ``next``."""
+
+    http_method_names = ["get"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        attempt: LoginAttempt | None = None
+        try:
+            attempt = self._take_attempt(request)
+            return self._complete(request, attempt)
+        except AuthgearError as error:
+            return error_response(request, error, next_url=attempt.next_url if attempt else None)
+
+    def _take_attempt(self, request: HttpRequest) -> LoginAttempt:
+        state = request.GET.get("state", "")
+        attempt = None
+        if state and len(state) <= MAX_PARAMETER_LENGTH:
+            attempt = pop_attempt(request.session, state)
+            if attempt is not None:
+                request.session.save()  # burn the state now: a replayed callback finds nothing
+        error = request.GET.get("error")
+        if error:
+            description = request.GET.get("error_description", "")
+            raise AuthorizationDenied(error[:100], description[:300])
+        if attempt is None:
+            raise LoginAttemptError("callback state is missing, unknown or already used")
+        if attempt.is_expired(conf.AUTHGEAR_LOGIN_ATTEMPT_TIMEOUT):
+            raise LoginAttemptError("login attempt expired")
+        return attempt
+
+    def _complete(self, request: HttpRequest, attempt: LoginAttempt) -> HttpResponse:
+        code = request.GET.get("code", "")
+        if not code or len(code) > MAX_PARAMETER_LENGTH:
+            raise LoginAttemptError("callback has no usable code")
+        # The exchange is slow; reload the session afterwards-safe so that attempts started in
+        # other tabs meanwhile are not overwritten by our stale copy (mozilla-django-oidc does too).
+        request.session = request.session.__class__(request.session.session_key)
+        user = auth.authenticate(request, authgear_attempt=attempt, authgear_code=code)
+        if user is None:
+            raise ConfigurationError(
+                "authenticate() returned None: is authgear_django.backends.AuthgearBackend "
+                "in AUTHENTICATION_BACKENDS?"
+            )
+        self.user = user
+        self.attempt = attempt
+        return self.login_success()
+
+    def login_success(self) -> HttpResponse:
+        request = self.request
+        result = self.user.authgear_login_result
+        replaced = current_login(request)
+        with transaction.atomic():
+            auth.login(request, self.user)
+            login = create_login(request, result.account, result.tokens, result.id_token_claims)
+        if replaced is not None:
+            # The browser logged in again: the old row's session is gone. Do not revoke at
+            # Authgear: that could end the SSO session the new login belongs to.
+            end_login(replaced, reason="replaced", revoke=False)
+        login_linked.send(
+            sender=AuthgearAccount,
+            request=request,
+            user=self.user,
+            account=result.account,
+            login=login,
+            created=result.created,
+            claims=result.claims,
+        )
+        target = safe_next_url(request, self.attempt.next_url) or resolve_url(
+            conf.AUTHGEAR_LOGIN_REDIRECT_URL
+        )
+        return HttpResponseRedirect(target)
+
+
+@method_decorator([csrf_protect, never_cache], name="dispatch")
+class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
+    """GET shows a confirmation form; POST logs out here, revokes the login at Authgear, and
+    sends the browser to Authgear's end-session endpoint."""
+
+    http_method_names = ["get", "post", "options"]
+    template_name = "authgear_django/logout_confirm.html"
+
+    @property
+    def redirect_url(self) -> str:
+        return str(resolve_url(conf.LOGOUT_REDIRECT_URL))
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return HttpResponseRedirect(self.redirect_url)
+        return render(request, self.template_name, {"user": request.user})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        is_authgear_user = bool(
+            user.is_authenticated and AuthgearAccount.objects.filter(user_id=user.pk).exists()
+        )
+        login = current_login(request)
+        id_token = None
+        if login is not None:
+            try:
+                id_token = login.id_token
+            except TokenDecryptionError:
+                id_token = None
+            end_login(login, reason="logout", revoke=True)
+        forget_login(request.session)
+        auth.logout(request)
+        target = self.redirect_url
+        if not is_authgear_user:
+            return HttpResponseRedirect(target)
+        try:
+            end_session = get_client().end_session_url(
+                id_token_hint=id_token,
+                post_logout_redirect_uri=conf.AUTHGEAR_POST_LOGOUT_REDIRECT_URI
+                or request.build_absolute_uri(target),
+                state=secrets.token_urlsafe(16),
+            )
+        except AuthgearError as error:
+            logger.warning("authgear_django: no end-session redirect after logout: %s", error)
+            end_session = None
+        return HttpResponseRedirect(end_session or target)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from django.core.cache import cache
+from django.test import Client
+
+from tests.fake_authgear import FakeAuthgear, FakeUser
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def fake_authgear() -> Iterator[FakeAuthgear]:
+    """Authgear faked at the HTTP boundary; any other outgoing request fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeAuthgear(mock)
+
+
+@pytest.fixture
+def authgear_user() -> FakeUser:
+    return FakeUser()
+
+
+class LoginFlow:
+    """Drive the browser side of a login: our login view → fake Authgear → our callback."""
+
+    def __init__(self, client: Client, fake: FakeAuthgear) -> None:
+        self.client = client
+        self.fake = fake
+
+    def start(self, query: str = "") -> str:
+        response = self.client.get("/auth/login/" + (f"?{query}" if query else ""))
+        assert response.status_code == 302, response.content
+        return str(response["Location"])
+
+    def finish(self, callback_url: str, **extra: Any) -> Any:
+        return self.client.get(callback_url, **extra)
+
+    def login(self, user: FakeUser, query: str = "") -> Any:
+        return self.finish(self.fake.authorize(self.start(query), user))
+
+
+@pytest.fixture
+def login_flow(client: Client, fake_authgear: FakeAuthgear) -> LoginFlow:
+    return LoginFlow(client, fake_authgear)

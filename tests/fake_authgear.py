@@ -1,0 +1,366 @@
+"""A fake Authgear at the HTTP boundary (``responses``), with really signed RS256 tokens.
+
+It behaves like Authgear as documented in shared/authgear-protocol.md: discovery with the bare
+origin as issuer, ``/oauth2/*`` endpoints, codes single-use and bound to redirect_uri and PKCE,
+``client_secret_post``, ID tokens valid 5 minutes with ``aud`` as a list, refresh tokens
+``<grant>.<secret>`` with optional rotation, userinfo 401 ``invalid_grant`` for a dead token,
+revocation that always answers 200.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import jwt
+import requests
+import responses
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+ENDPOINT = "https://authgear.test"
+CLIENT_ID = "a1b2c3d4e5f60718"
+CLIENT_SECRET = "test-client-secret-0123456789abcdef"
+
+_KEY_CACHE: dict[str, rsa.RSAPrivateKey] = {}
+
+
+def rsa_key(name: str = "primary") -> rsa.RSAPrivateKey:
+    """A 2048-bit RSA key per name, generated once per test run."""
+    if name not in _KEY_CACHE:
+        _KEY_CACHE[name] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return _KEY_CACHE[name]
+
+
+def public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update({"kid": kid, "alg": "RS256", "use": "sig", "created_at": 1787300000})
+    return jwk
+
+
+@dataclass
+class FakeUser:
+    sub: str = field(default_factory=lambda: str(uuid.uuid4()))
+    email: str = "jane@example.com"
+    email_verified: bool = True
+    given_name: str = "Jane"
+    family_name: str = "Doe"
+    roles: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def userinfo(self) -> dict[str, Any]:
+        claims = {
+            "sub": self.sub,
+            "email": self.email,
+            "email_verified": self.email_verified,
+            "given_name": self.given_name,
+            "family_name": self.family_name,
+            "name": f"{self.given_name} {self.family_name}".strip(),
+            "https://authgear.com/claims/user/is_anonymous": False,
+            "https://authgear.com/claims/user/is_verified": True,
+            "https://authgear.com/claims/user/can_reauthenticate": True,
+            "https://authgear.com/claims/user/roles": list(self.roles),
+            "custom_attributes": {},
+            "x_web3": {},
+        }
+        claims.update(self.extra)
+        return claims
+
+
+@dataclass
+class Grant:
+    """An Authgear offline grant: one login's refresh token and its access tokens."""
+
+    grant_id: str
+    user: FakeUser
+    scope: str
+    refresh_secret: str
+    auth_time: int
+    revoked: bool = False
+
+
+class FakeAuthgear:
+    """Serve Authgear's endpoints through ``responses`` and record what was called."""
+
+    def __init__(self, mock: responses.RequestsMock, *, endpoint: str = ENDPOINT) -> None:
+        self.mock = mock
+        self.endpoint = endpoint
+        self.client_id = CLIENT_ID
+        self.client_secret = CLIENT_SECRET
+        self.kid = "key-" + uuid.uuid4().hex[:8]
+        self.signing_key = rsa_key()
+        self.published_keys: list[dict[str, Any]] = [public_jwk(self.signing_key, self.kid)]
+        self.issuer = endpoint
+        self.access_token_lifetime = 1800
+        self.id_token_lifetime = 300
+        self.rotation = False
+        self.calls: Counter[str] = Counter()
+        self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.grants: dict[str, Grant] = {}
+        self.access_tokens: dict[str, tuple[Grant, float]] = {}
+        self.failures: dict[str, Callable[[], Any]] = {}
+        self.id_token_tamper: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
+        self.userinfo_tamper: Callable[[dict[str, Any]], None] | None = None
+        self.discovery_overrides: dict[str, Any] = {}
+        self._register()
+
+    # --- wiring ------------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return self.endpoint + path
+
+    def _register(self) -> None:
+        routes: list[tuple[str, str, Callable[[Any], Any]]] = [
+            ("GET", "/.well-known/openid-configuration", self._discovery),
+            ("GET", "/oauth2/jwks", self._jwks),
+            ("POST", "/oauth2/token", self._token),
+            ("GET", "/oauth2/userinfo", self._userinfo),
+            ("POST", "/oauth2/revoke", self._revoke),
+        ]
+        for method, path, handler in routes:
+            self.mock.add_callback(method, self.url(path), callback=self._wrap(path, handler))
+
+    def _wrap(self, path: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        call = {
+            "/.well-known/openid-configuration": "discovery",
+            "/oauth2/jwks": "jwks",
+            "/oauth2/token": "token",
+            "/oauth2/userinfo": "userinfo",
+            "/oauth2/revoke": "revoke",
+        }[path]
+
+        def callback(request: Any) -> Any:
+            form = parse_qs(request.body or "") if isinstance(request.body, str) else (
+                parse_qs(request.body.decode()) if request.body else {}
+            )
+            if call == "token" and form.get("grant_type") == ["refresh_token"]:
+                name = "refresh"
+            else:
+                name = call
+            self.calls[name] += 1
+            self.requests.append((name, form))
+            failure = self.failures.get(name)
+            if failure is not None:
+                result = failure()
+                if isinstance(result, BaseException):
+                    raise result
+                return result
+            return handler(request)
+
+        return callback
+
+    def fail(self, call: str, *, status: int | None = None, body: str = "",
+             content_type: str = "text/html", exception: BaseException | None = None,
+             headers: dict[str, str] | None = None) -> None:
+        """Make every request of ``call`` fail (``discovery``, ``jwks``, ``token``, ``refresh``,
+        ``userinfo``, ``revoke``) with an HTTP status or a transport exception."""
+        def failure() -> Any:
+            if exception is not None:
+                return exception
+            return (status or 500, {"Content-Type": content_type, **(headers or {})}, body)
+        self.failures[call] = failure
+
+    def heal(self, call: str | None = None) -> None:
+        if call is None:
+            self.failures.clear()
+        else:
+            self.failures.pop(call, None)
+
+    # --- the browser side: /oauth2/authorize ----------------------------------------------------
+
+    def authorize(self, authorize_url: str, user: FakeUser) -> str:
+        """What Authgear's authorize endpoint does after the user signs in: the callback URL."""
+        parts = urlsplit(authorize_url)
+        assert f"{parts.scheme}://{parts.netloc}{parts.path}" == self.url("/oauth2/authorize")
+        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        assert params["client_id"] == self.client_id
+        assert params["response_type"] == "code"
+        assert "openid" in params["scope"].split()
+        assert params["code_challenge_method"] == "S256"
+        if "login_hint" in params:
+            assert params["login_hint"].startswith("https://authgear.com/login_hint?")
+        code = secrets.token_urlsafe(24)
+        self.codes[code] = {
+            "params": params,
+            "user": user,
+            "used": False,
+            "issued_at": time.time(),
+        }
+        return params["redirect_uri"] + "?" + urlencode({"code": code, "state": params["state"]})
+
+    def deny(self, authorize_url: str, error: str = "access_denied") -> str:
+        params = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
+        return params["redirect_uri"] + "?" + urlencode(
+            {"error": error, "error_description": "user cancelled", "state": params["state"]}
+        )
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    def discovery_document(self) -> dict[str, Any]:
+        doc = {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.url("/oauth2/authorize"),
+            "token_endpoint": self.url("/oauth2/token"),
+            "userinfo_endpoint": self.url("/oauth2/userinfo"),
+            "jwks_uri": self.url("/oauth2/jwks"),
+            "revocation_endpoint": self.url("/oauth2/revoke"),
+            "end_session_endpoint": self.url("/oauth2/end_session"),
+            "response_types_supported": ["code", "none"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": [
+                "offline_access", "openid", "email", "profile",
+                "https://authgear.com/scopes/full-userinfo",
+            ],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_post"],
+            "subject_types_supported": ["public"],
+        }
+        doc.update(self.discovery_overrides)
+        return doc
+
+    def _discovery(self, request: Any) -> Any:
+        return _json(200, self.discovery_document())
+
+    def _jwks(self, request: Any) -> Any:
+        return _json(200, {"keys": self.published_keys})
+
+    def _token(self, request: Any) -> Any:
+        form = {k: v[0] for k, v in parse_qs(request.body).items()}
+        if form.get("client_id") != self.client_id:
+            return _json(400, {"error": "invalid_client", "error_description": "invalid client ID"})
+        if form.get("grant_type") == "authorization_code":
+            return self._code_grant(form)
+        if form.get("grant_type") == "refresh_token":
+            return self._refresh_grant(form)
+        return _json(400, {"error": "unsupported_grant_type"})
+
+    def _code_grant(self, form: dict[str, str]) -> Any:
+        if not form.get("client_secret"):
+            return _json(400, {"error": "invalid_client", "error_description": "client secret is required"})
+        entry = self.codes.get(form.get("code", ""))
+        if entry is None or entry["used"] or time.time() - entry["issued_at"] > 300:
+            return _json(400, {"error": "invalid_grant", "error_description": "invalid authorization code"})
+        params = entry["params"]
+        if form.get("redirect_uri") != params["redirect_uri"]:
+            return _json(400, {"error": "invalid_request", "error_description": "invalid redirect URI"})
+        verifier = form.get("code_verifier", "")
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if challenge != params["code_challenge"]:
+            return _json(400, {"error": "invalid_grant", "error_description": "invalid authorization code"})
+        if form["client_secret"] != self.client_secret:
+            return _json(400, {"error": "invalid_request", "error_description": "invalid client secret"})
+        entry["used"] = True
+        user: FakeUser = entry["user"]
+        grant = Grant(
+            grant_id=str(uuid.uuid4()),
+            user=user,
+            scope=params["scope"],
+            refresh_secret=secrets.token_urlsafe(24),
+            auth_time=int(time.time()),
+        )
+        self.grants[grant.grant_id] = grant
+        return _json(200, self._issue(grant, nonce=params.get("nonce"), with_refresh=True))
+
+    def _refresh_grant(self, form: dict[str, str]) -> Any:
+        token = form.get("refresh_token", "")
+        grant_id, _, secret = token.partition(".")
+        grant = self.grants.get(grant_id)
+        if grant is None or grant.revoked or not secrets.compare_digest(secret, grant.refresh_secret):
+            return _json(400, {"error": "invalid_grant", "error_description": "invalid refresh token"})
+        if self.rotation:
+            grant.refresh_secret = secrets.token_urlsafe(24)
+        return _json(200, self._issue(grant, nonce=None, with_refresh=self.rotation))
+
+    def _issue(self, grant: Grant, *, nonce: str | None, with_refresh: bool) -> dict[str, Any]:
+        access_token = secrets.token_urlsafe(24)
+        self.access_tokens[access_token] = (grant, time.time() + self.access_token_lifetime)
+        body: dict[str, Any] = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self.access_token_lifetime,
+            "id_token": self.id_token(grant, nonce=nonce),
+        }
+        if with_refresh and "offline_access" in grant.scope.split():
+            body["refresh_token"] = f"{grant.grant_id}.{grant.refresh_secret}"
+        return body
+
+    def id_token(self, grant: Grant, *, nonce: str | None) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": [self.client_id],
+            "sub": grant.user.sub,
+            "iat": now,
+            "exp": now + self.id_token_lifetime,
+            "auth_time": grant.auth_time,
+            "sid": base64.urlsafe_b64encode(f"offline_grant:{grant.grant_id}".encode()).rstrip(b"=").decode(),
+            "amr": ["pwd", "x_primary_password"],
+            "https://authgear.com/claims/user/is_anonymous": False,
+            "https://authgear.com/claims/user/is_verified": True,
+            "https://authgear.com/claims/user/can_reauthenticate": True,
+            "https://authgear.com/claims/user/roles": list(grant.user.roles),
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        header: dict[str, Any] = {"kid": self.kid, "typ": "JWT"}
+        if self.id_token_tamper is not None:
+            self.id_token_tamper(claims, header)
+        return self.sign(claims, header=header)
+
+    def sign(self, claims: dict[str, Any], *, header: dict[str, Any] | None = None,
+             key: Any = None, algorithm: str = "RS256") -> str:
+        header = dict(header or {"kid": self.kid, "typ": "JWT"})
+        algorithm = header.pop("alg", algorithm)
+        return jwt.encode(claims, key if key is not None else self.signing_key,
+                          algorithm=algorithm, headers=header)
+
+    def _userinfo(self, request: Any) -> Any:
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        entry = self.access_tokens.get(token)
+        if entry is None or entry[0].revoked or entry[1] < time.time():
+            return (401, {"Content-Type": "application/json",
+                          "WWW-Authenticate": 'Bearer error="invalid_grant"'},
+                    json.dumps({"error": "invalid_grant", "error_description": "invalid session"}))
+        claims = entry[0].user.userinfo()
+        if self.userinfo_tamper is not None:
+            self.userinfo_tamper(claims)
+        return _json(200, claims)
+
+    def _revoke(self, request: Any) -> Any:
+        form = {k: v[0] for k, v in parse_qs(request.body).items()}
+        grant_id = form.get("token", "").partition(".")[0]
+        if grant_id in self.grants:
+            self.grants[grant_id].revoked = True
+        return (200, {}, "")
+
+    # --- helpers for tests -----------------------------------------------------------------------
+
+    def rotate_signing_key(self) -> None:
+        """Authgear-style key rotation: prepend a new key and sign with it from now on."""
+        self.signing_key = rsa_key("rotated")
+        self.kid = "key-" + uuid.uuid4().hex[:8]
+        self.published_keys.insert(0, public_jwk(self.signing_key, self.kid))
+
+    def live_refresh_tokens(self) -> list[str]:
+        return [f"{g.grant_id}.{g.refresh_secret}" for g in self.grants.values() if not g.revoked]
+
+
+def _json(status: int, body: dict[str, Any]) -> Any:
+    return (status, {"Content-Type": "application/json", "Cache-Control": "no-store"}, json.dumps(body))
+
+
+CONNECT_TIMEOUT = requests.exceptions.ConnectTimeout("fake timeout")
+READ_TIMEOUT = requests.exceptions.ReadTimeout("fake read timeout")
+CONNECTION_REFUSED = requests.exceptions.ConnectionError("fake connection refused")
