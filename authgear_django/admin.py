@@ -12,7 +12,13 @@ class AuthgearLoginInline(admin.TabularInline):  # type: ignore[type-arg]
     model = AuthgearLogin
     extra = 0
     can_delete = True
-    fields = ("created_at", "user_agent", "access_token_expires_at", "last_refreshed_at", "refresh_count")
+    fields = (
+        "created_at",
+        "user_agent",
+        "access_token_expires_at",
+        "last_refreshed_at",
+        "refresh_count",
+    )
     readonly_fields = fields
     show_change_link = False
 
@@ -27,7 +33,15 @@ class AuthgearAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("sub", "email", "user__username", "user__email")
     list_filter = ("last_login_at", "created_at")
     ordering = ("-last_login_at",)
-    readonly_fields = ("user", "sub", "email", "claims", "created_at", "updated_at", "last_login_at")
+    readonly_fields = (
+        "user",
+        "sub",
+        "email",
+        "claims",
+        "created_at",
+        "updated_at",
+        "last_login_at",
+    )
     inlines = [AuthgearLoginInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

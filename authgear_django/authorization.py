@@ -67,16 +67,17 @@ class LoginAttempt:
         """Rebuild from session data; anything malformed counts as no attempt at all."""
         if not isinstance(data, dict):
             return None
-        try:
-            attempt = cls(**data)
-        except TypeError:
-            return None
-        strings = (attempt.state, attempt.nonce, attempt.code_verifier, attempt.redirect_uri)
+        strings = [data.get(name) for name in ("state", "nonce", "code_verifier", "redirect_uri")]
         if not all(isinstance(value, str) and value for value in strings):
             return None
-        if not isinstance(attempt.created_at, (int, float)):
+        if not isinstance(data.get("created_at"), (int, float)):
             return None
-        return attempt
+        if not isinstance(data.get("next_url"), (str, type(None))):
+            return None
+        try:
+            return cls(**data)
+        except TypeError:
+            return None
 
     def authorization_params(
         self, *, client_id: str, scope: str, options: Mapping[str, str]
@@ -129,9 +130,7 @@ def clean_login_options(options: Mapping[str, Any]) -> dict[str, str]:
         value = raw.strip()
         if name == "prompt":
             words = value.split()
-            if not words or not set(words) <= PROMPT_VALUES or (
-                "none" in words and len(words) > 1
-            ):
+            if not words or not set(words) <= PROMPT_VALUES or ("none" in words and len(words) > 1):
                 raise InvalidLoginOption("prompt has an unsupported value")
             cleaned[name] = " ".join(words)
         elif name == "login_hint":

@@ -58,7 +58,7 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         pass
 
     @property
-    def UserModel(self) -> Any:  # noqa: N802 - mozilla's attribute name
+    def UserModel(self) -> Any:
         return get_user_model()
 
     def get_settings(self, attr: str, *args: Any) -> Any:
@@ -66,7 +66,7 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
 
     # --- entry points Django calls -------------------------------------------------------------
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self,
         request: HttpRequest | None,
         authgear_attempt: LoginAttempt | None = None,
@@ -146,7 +146,10 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> QuerySet[Any]:
         """Users linked to this Authgear user: by ``sub``, never by email."""
-        return self.UserModel._default_manager.filter(authgear_account__sub=claims.get("sub"))
+        users: QuerySet[Any] = self.UserModel._default_manager.filter(
+            authgear_account__sub=claims.get("sub")
+        )
+        return users
 
     # --- user hooks: override these to customise --------------------------------------------------
 
@@ -158,7 +161,7 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
             username = base if attempt == 0 else self._suffixed(base, attempt)
             if user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
                 continue
-            user = user_model(**{user_model.USERNAME_FIELD: username})
+            user: AbstractBaseUser = user_model(**{user_model.USERNAME_FIELD: username})
             user.set_unusable_password()
             self._apply_claims(user, claims)
             try:
@@ -167,8 +170,10 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
             except IntegrityError:
                 continue  # another login took the name between the check and the insert
             return user
-        raise AccountError("could not find a free username", user_message="We could not create "
-                           "your account on this site. Please try again.")
+        raise AccountError(
+            "could not find a free username",
+            user_message="We could not create your account on this site. Please try again.",
+        )
 
     def update_user(self, user: AbstractBaseUser, claims: dict[str, Any]) -> AbstractBaseUser:
         """Copy email and names from Authgear on each login; saves only what changed."""
@@ -201,7 +206,7 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
                     "cannot tell which one is yours. Please contact the site's administrators.",
                 )
             return None
-        user = candidates[0]
+        user: AbstractBaseUser = candidates[0]
         if AuthgearAccount.objects.filter(user=user).exists():
             raise AccountError(
                 "email belongs to a user linked to another Authgear account",
@@ -240,7 +245,7 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         for claim, field_name in CLAIM_TO_FIELD.items():
             value = claims.get(claim)
             if field_name in field_names and isinstance(value, str):
-                max_length = user._meta.get_field(field_name).max_length or 150
+                max_length = getattr(user._meta.get_field(field_name), "max_length", None) or 150
                 value = value[:max_length]
                 if getattr(user, field_name) != value:
                     setattr(user, field_name, value)
@@ -273,7 +278,10 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         account.last_login_at = timezone.now()
         account.save(update_fields=["email", "claims", "last_login_at", "updated_at"])
         result = LoginResult(
-            tokens=tokens, id_token_claims=id_claims, claims=claims, account=account,
+            tokens=tokens,
+            id_token_claims=id_claims,
+            claims=claims,
+            account=account,
             created=created,
         )
         return user, result

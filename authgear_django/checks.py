@@ -21,7 +21,9 @@ BACKEND_PATH = "authgear_django.backends.AuthgearBackend"
 
 
 @checks.register(checks.Tags.security)
-def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
     for name in ("AUTHGEAR_ENDPOINT", "AUTHGEAR_CLIENT_ID", "AUTHGEAR_CLIENT_SECRET"):
         value = getattr(settings, name, None)
@@ -29,7 +31,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
             messages.append(
                 checks.Error(
                     f"{name} is missing or blank.",
-                    hint=f"Set {name} to the value shown for your application in the Authgear portal.",
+                    hint=f"Set {name} to the value shown for your application in the portal.",
                     id="authgear_django.E001",
                 )
             )

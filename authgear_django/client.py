@@ -94,7 +94,7 @@ class TokenSet:
 
     access_token: str = field(repr=False)
     expires_in: int | None
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - a token type name, not a secret
     refresh_token: str | None = field(default=None, repr=False)
     id_token: str | None = field(default=None, repr=False)
     scope: str | None = None
@@ -287,7 +287,7 @@ class AuthgearClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def revoke(self, token: str) -> None:
-        """Revoke a refresh token (its whole Authgear session). Authgear answers 200 for any token."""
+        """Revoke a refresh token (its whole Authgear session); Authgear answers 200 for any."""
         endpoint = self.metadata().revocation_endpoint
         if not endpoint:
             raise ProviderMisconfigured("discovery document has no revocation_endpoint")
@@ -315,7 +315,9 @@ class AuthgearClient:
                 method, url, timeout=self.timeout, allow_redirects=False, **kwargs
             )
         except requests.Timeout:
-            raise ProviderTimeout(f"{call}: no answer from {_origin(url)} in {self.timeout}s") from None
+            raise ProviderTimeout(
+                f"{call}: no answer from {_origin(url)} in {self.timeout}s"
+            ) from None
         except requests.RequestException as exc:
             raise ProviderUnreachable(
                 f"{call}: cannot reach {_origin(url)} ({type(exc).__name__})"
@@ -336,7 +338,9 @@ class AuthgearClient:
             body = response.json()
         except ValueError:
             content_type = response.headers.get("Content-Type", "?")
-            raise ProviderError(f"{call}: response is not JSON (Content-Type {content_type})") from None
+            raise ProviderError(
+                f"{call}: response is not JSON (Content-Type {content_type})"
+            ) from None
         if not isinstance(body, dict):
             raise ProviderError(f"{call}: JSON response is not an object")
         return body

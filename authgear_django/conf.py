@@ -33,7 +33,9 @@ class AuthgearSettings:
         """
         value = self._get("AUTHGEAR_ENDPOINT", "") or ""
         if not isinstance(value, str) or not value.strip():
-            raise ImproperlyConfigured("AUTHGEAR_ENDPOINT must be set, e.g. https://myapp.authgear.cloud")
+            raise ImproperlyConfigured(
+                "AUTHGEAR_ENDPOINT must be set, e.g. https://myapp.authgear.cloud"
+            )
         return value.strip().rstrip("/")
 
     @property
@@ -71,7 +73,7 @@ class AuthgearSettings:
 
     @property
     def AUTHGEAR_POST_LOGOUT_REDIRECT_URI(self) -> str | None:
-        """Absolute URL Authgear sends the browser to after logout; ``None``: LOGOUT_REDIRECT_URL."""
+        """Absolute URL Authgear returns to after logout; ``None``: LOGOUT_REDIRECT_URL."""
         value = self._get("AUTHGEAR_POST_LOGOUT_REDIRECT_URI", None)
         return str(value) if value else None
 
@@ -82,7 +84,9 @@ class AuthgearSettings:
         try:
             timeout = float(value)
         except (TypeError, ValueError):
-            raise ImproperlyConfigured("AUTHGEAR_HTTP_TIMEOUT must be a number of seconds.") from None
+            raise ImproperlyConfigured(
+                "AUTHGEAR_HTTP_TIMEOUT must be a number of seconds."
+            ) from None
         if not 0 < timeout <= 120:
             raise ImproperlyConfigured("AUTHGEAR_HTTP_TIMEOUT must be between 0 and 120 seconds.")
         return timeout
@@ -121,7 +125,7 @@ class AuthgearSettings:
 
     @property
     def AUTHGEAR_LINK_USERS_BY_EMAIL(self) -> bool:
-        """Link a first-time Authgear user to an existing Django user with the same *verified* email."""
+        """Link a new Authgear user to an existing Django user with the same *verified* email."""
         return bool(self._get("AUTHGEAR_LINK_USERS_BY_EMAIL", False))
 
     @property

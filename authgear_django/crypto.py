@@ -49,11 +49,15 @@ class TokenCipher:
         try:
             return self._fernet.decrypt(ciphertext.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError, ValueError):
-            raise TokenDecryptionError("stored token cannot be decrypted with the configured keys") from None
+            raise TokenDecryptionError(
+                "stored token cannot be decrypted with the configured keys"
+            ) from None
 
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the first (newest) key."""
         try:
             return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
         except (InvalidToken, ValueError):
-            raise TokenDecryptionError("stored token cannot be decrypted with the configured keys") from None
+            raise TokenDecryptionError(
+                "stored token cannot be decrypted with the configured keys"
+            ) from None

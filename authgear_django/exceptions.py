@@ -97,7 +97,7 @@ class LoginAttemptError(AuthgearError):
 
 
 class AuthorizationDenied(AuthgearError):
-    """Authgear redirected back with ``?error=`` (the user cancelled, or the request was refused)."""
+    """Authgear redirected back with ``?error=`` (the user cancelled, or it refused)."""
 
     title = "Sign-in was not completed"
 
@@ -113,7 +113,9 @@ class AuthorizationDenied(AuthgearError):
             self.http_status = 401
             self.user_message = "You need to sign in at Authgear first."
         else:
-            self.user_message = "The sign-in service refused this sign-in request. Please try again."
+            self.user_message = (
+                "The sign-in service refused this sign-in request. Please try again."
+            )
 
 
 class TokenValidationError(AuthgearError):

@@ -95,9 +95,10 @@ def current_login(request: HttpRequest) -> AuthgearLogin | None:
     if not login_id:
         return None
     try:
-        return AuthgearLogin.objects.select_related("account").get(pk=login_id)
+        login: AuthgearLogin = AuthgearLogin.objects.select_related("account").get(pk=login_id)
     except (AuthgearLogin.DoesNotExist, ValueError, ValidationError):
         return None  # deleted elsewhere (revoked) or a malformed id: no login
+    return login
 
 
 def end_login(login: AuthgearLogin, *, reason: str, revoke: bool = True) -> bool:

@@ -1,4 +1,4 @@
-"""URLs of the app; include them under a prefix, e.g. ``path("auth/", include("authgear_django.urls"))``."""
+"""The app's URLs: ``path("auth/", include("authgear_django.urls"))``."""
 
 from __future__ import annotations
 

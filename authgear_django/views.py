@@ -29,6 +29,7 @@ from mozilla_django_oidc.views import (
 )
 
 from authgear_django.authorization import LOGIN_OPTIONS, LoginAttempt, clean_login_options
+from authgear_django.backends import LoginResult
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
 from authgear_django.exceptions import (
@@ -61,7 +62,9 @@ class ConfigurationError(AuthgearError):
 
     http_status = 500
     title = "Sign-in is misconfigured"
-    user_message = "Sign-in is not configured correctly on this site. Please contact its administrators."
+    user_message = (
+        "Sign-in is not configured correctly on this site. Please contact its administrators."
+    )
 
 
 def safe_next_url(request: HttpRequest, url: str | None) -> str | None:
@@ -69,7 +72,9 @@ def safe_next_url(request: HttpRequest, url: str | None) -> str | None:
     if not url or len(url) > MAX_PARAMETER_LENGTH:
         return None
     allowed_hosts = {request.get_host(), *conf.AUTHGEAR_REDIRECT_ALLOWED_HOSTS}
-    if url_has_allowed_host_and_scheme(url, allowed_hosts=allowed_hosts, require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        url, allowed_hosts=allowed_hosts, require_https=request.is_secure()
+    ):
         return url
     security_logger.warning("authgear_django: refused unsafe next URL")
     return None
@@ -201,7 +206,7 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
 
     def login_success(self) -> HttpResponse:
         request = self.request
-        result = self.user.authgear_login_result
+        result: LoginResult = getattr(self.user, "authgear_login_result")  # noqa: B009 - set by our backend
         replaced = current_login(request)
         with transaction.atomic():
             auth.login(request, self.user)

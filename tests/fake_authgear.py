@@ -140,8 +140,10 @@ class FakeAuthgear:
         }[path]
 
         def callback(request: Any) -> Any:
-            form = parse_qs(request.body or "") if isinstance(request.body, str) else (
-                parse_qs(request.body.decode()) if request.body else {}
+            form = (
+                parse_qs(request.body or "")
+                if isinstance(request.body, str)
+                else (parse_qs(request.body.decode()) if request.body else {})
             )
             if call == "token" and form.get("grant_type") == ["refresh_token"]:
                 name = "refresh"
@@ -159,15 +161,24 @@ class FakeAuthgear:
 
         return callback
 
-    def fail(self, call: str, *, status: int | None = None, body: str = "",
-             content_type: str = "text/html", exception: BaseException | None = None,
-             headers: dict[str, str] | None = None) -> None:
+    def fail(
+        self,
+        call: str,
+        *,
+        status: int | None = None,
+        body: str = "",
+        content_type: str = "text/html",
+        exception: BaseException | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Make every request of ``call`` fail (``discovery``, ``jwks``, ``token``, ``refresh``,
         ``userinfo``, ``revoke``) with an HTTP status or a transport exception."""
+
         def failure() -> Any:
             if exception is not None:
                 return exception
             return (status or 500, {"Content-Type": content_type, **(headers or {})}, body)
+
         self.failures[call] = failure
 
     def heal(self, call: str | None = None) -> None:
@@ -200,8 +211,12 @@ class FakeAuthgear:
 
     def deny(self, authorize_url: str, error: str = "access_denied") -> str:
         params = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
-        return params["redirect_uri"] + "?" + urlencode(
-            {"error": error, "error_description": "user cancelled", "state": params["state"]}
+        return (
+            params["redirect_uri"]
+            + "?"
+            + urlencode(
+                {"error": error, "error_description": "user cancelled", "state": params["state"]}
+            )
         )
 
     # --- handlers ------------------------------------------------------------------------------
@@ -220,7 +235,10 @@ class FakeAuthgear:
             "code_challenge_methods_supported": ["S256"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": [
-                "offline_access", "openid", "email", "profile",
+                "offline_access",
+                "openid",
+                "email",
+                "profile",
                 "https://authgear.com/scopes/full-userinfo",
             ],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_post"],
@@ -247,19 +265,33 @@ class FakeAuthgear:
 
     def _code_grant(self, form: dict[str, str]) -> Any:
         if not form.get("client_secret"):
-            return _json(400, {"error": "invalid_client", "error_description": "client secret is required"})
+            return _json(
+                400, {"error": "invalid_client", "error_description": "client secret is required"}
+            )
         entry = self.codes.get(form.get("code", ""))
         if entry is None or entry["used"] or time.time() - entry["issued_at"] > 300:
-            return _json(400, {"error": "invalid_grant", "error_description": "invalid authorization code"})
+            return _json(
+                400, {"error": "invalid_grant", "error_description": "invalid authorization code"}
+            )
         params = entry["params"]
         if form.get("redirect_uri") != params["redirect_uri"]:
-            return _json(400, {"error": "invalid_request", "error_description": "invalid redirect URI"})
+            return _json(
+                400, {"error": "invalid_request", "error_description": "invalid redirect URI"}
+            )
         verifier = form.get("code_verifier", "")
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        challenge = (
+            base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+            .rstrip(b"=")
+            .decode()
+        )
         if challenge != params["code_challenge"]:
-            return _json(400, {"error": "invalid_grant", "error_description": "invalid authorization code"})
+            return _json(
+                400, {"error": "invalid_grant", "error_description": "invalid authorization code"}
+            )
         if form["client_secret"] != self.client_secret:
-            return _json(400, {"error": "invalid_request", "error_description": "invalid client secret"})
+            return _json(
+                400, {"error": "invalid_request", "error_description": "invalid client secret"}
+            )
         entry["used"] = True
         user: FakeUser = entry["user"]
         grant = Grant(
@@ -276,8 +308,14 @@ class FakeAuthgear:
         token = form.get("refresh_token", "")
         grant_id, _, secret = token.partition(".")
         grant = self.grants.get(grant_id)
-        if grant is None or grant.revoked or not secrets.compare_digest(secret, grant.refresh_secret):
-            return _json(400, {"error": "invalid_grant", "error_description": "invalid refresh token"})
+        if (
+            grant is None
+            or grant.revoked
+            or not secrets.compare_digest(secret, grant.refresh_secret)
+        ):
+            return _json(
+                400, {"error": "invalid_grant", "error_description": "invalid refresh token"}
+            )
         if self.rotation:
             grant.refresh_secret = secrets.token_urlsafe(24)
         return _json(200, self._issue(grant, nonce=None, with_refresh=self.rotation))
@@ -304,7 +342,9 @@ class FakeAuthgear:
             "iat": now,
             "exp": now + self.id_token_lifetime,
             "auth_time": grant.auth_time,
-            "sid": base64.urlsafe_b64encode(f"offline_grant:{grant.grant_id}".encode()).rstrip(b"=").decode(),
+            "sid": base64.urlsafe_b64encode(f"offline_grant:{grant.grant_id}".encode())
+            .rstrip(b"=")
+            .decode(),
             "amr": ["pwd", "x_primary_password"],
             "https://authgear.com/claims/user/is_anonymous": False,
             "https://authgear.com/claims/user/is_verified": True,
@@ -318,21 +358,36 @@ class FakeAuthgear:
             self.id_token_tamper(claims, header)
         return self.sign(claims, header=header)
 
-    def sign(self, claims: dict[str, Any], *, header: dict[str, Any] | None = None,
-             key: Any = None, algorithm: str = "RS256") -> str:
+    def sign(
+        self,
+        claims: dict[str, Any],
+        *,
+        header: dict[str, Any] | None = None,
+        key: Any = None,
+        algorithm: str = "RS256",
+    ) -> str:
         header = dict(header or {"kid": self.kid, "typ": "JWT"})
         algorithm = header.pop("alg", algorithm)
-        return jwt.encode(claims, key if key is not None else self.signing_key,
-                          algorithm=algorithm, headers=header)
+        return jwt.encode(
+            claims,
+            key if key is not None else self.signing_key,
+            algorithm=algorithm,
+            headers=header,
+        )
 
     def _userinfo(self, request: Any) -> Any:
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
         entry = self.access_tokens.get(token)
         if entry is None or entry[0].revoked or entry[1] < time.time():
-            return (401, {"Content-Type": "application/json",
-                          "WWW-Authenticate": 'Bearer error="invalid_grant"'},
-                    json.dumps({"error": "invalid_grant", "error_description": "invalid session"}))
+            return (
+                401,
+                {
+                    "Content-Type": "application/json",
+                    "WWW-Authenticate": 'Bearer error="invalid_grant"',
+                },
+                json.dumps({"error": "invalid_grant", "error_description": "invalid session"}),
+            )
         claims = entry[0].user.userinfo()
         if self.userinfo_tamper is not None:
             self.userinfo_tamper(claims)
@@ -358,7 +413,11 @@ class FakeAuthgear:
 
 
 def _json(status: int, body: dict[str, Any]) -> Any:
-    return (status, {"Content-Type": "application/json", "Cache-Control": "no-store"}, json.dumps(body))
+    return (
+        status,
+        {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        json.dumps(body),
+    )
 
 
 CONNECT_TIMEOUT = requests.exceptions.ConnectTimeout("fake timeout")

@@ -85,7 +85,9 @@ def test_safe_next_is_followed_after_login(login_flow: LoginFlow, authgear_user:
         "%2F%2Fevil.example",
     ],
 )
-def test_unsafe_next_is_ignored(login_flow: LoginFlow, authgear_user: FakeUser, next_url: str) -> None:
+def test_unsafe_next_is_ignored(
+    login_flow: LoginFlow, authgear_user: FakeUser, next_url: str
+) -> None:
     from urllib.parse import quote
 
     response = login_flow.login(authgear_user, "next=" + quote(next_url, safe="%"))
@@ -97,7 +99,9 @@ def test_two_tabs_logging_in_at_once_both_succeed(
 ) -> None:
     first = login_flow.start("next=/first/")
     second = login_flow.start("next=/second/")
-    assert login_flow.finish(fake_authgear.authorize(second, authgear_user))["Location"] == "/second/"
+    assert (
+        login_flow.finish(fake_authgear.authorize(second, authgear_user))["Location"] == "/second/"
+    )
     assert login_flow.finish(fake_authgear.authorize(first, authgear_user))["Location"] == "/first/"
     assert client.get("/private/").status_code == 200
     # The second callback replaced the first login of this browser: one row, one session.
@@ -132,7 +136,9 @@ def test_existing_user_is_linked_by_verified_email_when_allowed(
 def test_unverified_email_never_links(fake_authgear: FakeAuthgear, settings) -> None:
     settings.AUTHGEAR_LINK_USERS_BY_EMAIL = True
     existing = User.objects.create_user("jane-old", email="jane@example.com")
-    LoginFlow(Client(), fake_authgear).login(FakeUser(email="jane@example.com", email_verified=False))
+    LoginFlow(Client(), fake_authgear).login(
+        FakeUser(email="jane@example.com", email_verified=False)
+    )
     assert AuthgearAccount.objects.get().user != existing
 
 

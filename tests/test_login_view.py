@@ -32,9 +32,11 @@ def test_login_redirects_to_discovered_authorize_endpoint_with_state_nonce_and_p
     assert len(params["state"]) >= 32 and len(params["nonce"]) >= 32
     attempt = client.session[SESSION_ATTEMPTS_KEY][params["state"]]
     assert attempt["nonce"] == params["nonce"]
-    expected = base64.urlsafe_b64encode(
-        hashlib.sha256(attempt["code_verifier"].encode()).digest()
-    ).rstrip(b"=").decode()
+    expected = (
+        base64.urlsafe_b64encode(hashlib.sha256(attempt["code_verifier"].encode()).digest())
+        .rstrip(b"=")
+        .decode()
+    )
     assert params["code_challenge"] == expected
     assert "code_verifier" not in params and attempt["code_verifier"] not in url
 
@@ -60,7 +62,9 @@ def test_openid_scope_is_always_requested(login_flow: LoginFlow) -> None:
 
 def test_authgear_options_pass_through_from_the_query_string(login_flow: LoginFlow) -> None:
     params = query_of(
-        login_flow.start("prompt=login&login_hint=jane%40example.com&ui_locales=fr+zh-HK&x_page=signup")
+        login_flow.start(
+            "prompt=login&login_hint=jane%40example.com&ui_locales=fr+zh-HK&x_page=signup"
+        )
     )
     assert params["prompt"] == "login"
     assert params["login_hint"] == (
@@ -77,9 +81,17 @@ def test_signup_url_opens_the_signup_page(client: Client, fake_authgear: FakeAut
 
 @pytest.mark.parametrize(
     "query",
-    ["prompt=bogus", "prompt=none+login", "x_page=settings", "ui_locales=%3Cscript%3E", "login_hint=%20"],
+    [
+        "prompt=bogus",
+        "prompt=none+login",
+        "x_page=settings",
+        "ui_locales=%3Cscript%3E",
+        "login_hint=%20",
+    ],
 )
-def test_invalid_authgear_options_get_a_400_page(client: Client, fake_authgear: FakeAuthgear, query: str) -> None:
+def test_invalid_authgear_options_get_a_400_page(
+    client: Client, fake_authgear: FakeAuthgear, query: str
+) -> None:
     response = client.get(f"/auth/login/?{query}")
     assert response.status_code == 400
     assert b"Try again" in response.content

@@ -1,0 +1,88 @@
+"""Tokens at rest: encrypted in every table, readable after a key rotation, never in the session."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from authgear_django.crypto import TokenCipher, TokenDecryptionError
+from authgear_django.models import AuthgearLogin
+from tests.conftest import LoginFlow
+from tests.fake_authgear import FakeAuthgear, FakeUser
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def all_database_text() -> str:
+    """Every value of every table, read with raw SQL (no model decryption involved)."""
+    chunks: list[str] = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - names come from introspection
+            chunks.extend(repr(row) for row in cursor.fetchall())
+    return "\n".join(chunks)
+
+
+def test_no_table_holds_a_token_in_plaintext(fake_authgear: FakeAuthgear) -> None:
+    for _ in range(2):
+        LoginFlow(Client(), fake_authgear).login(FakeUser())
+    login = AuthgearLogin.objects.first()
+    assert login is not None
+    dump = all_database_text()
+    tokens = [*fake_authgear.live_refresh_tokens(), *fake_authgear.access_tokens]
+    tokens += [row.id_token for row in AuthgearLogin.objects.all()]
+    assert len(tokens) == 6
+    for token in tokens:
+        assert token not in dump
+        for part in token.split("."):  # nor any piece: the grant id, the JWT payload, ...
+            assert part[:20] not in dump
+
+
+def test_id_token_payload_is_not_stored_readably(fake_authgear: FakeAuthgear) -> None:
+    LoginFlow(Client(), fake_authgear).login(FakeUser())
+    id_token = AuthgearLogin.objects.get().id_token
+    assert id_token is not None
+    assert id_token.split(".")[1] not in all_database_text()
+
+
+def test_tokens_survive_a_secret_key_rotation(fake_authgear: FakeAuthgear, settings) -> None:
+    LoginFlow(Client(), fake_authgear).login(FakeUser())
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-brand-new-secret-key-0123456789-abcdefghij"
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert AuthgearLogin.objects.get().refresh_token in fake_authgear.live_refresh_tokens()
+
+
+def test_explicit_encryption_keys_take_over_and_rotate(
+    fake_authgear: FakeAuthgear, settings
+) -> None:
+    settings.AUTHGEAR_TOKEN_ENCRYPTION_KEYS = ["key-one"]
+    LoginFlow(Client(), fake_authgear).login(FakeUser())
+    settings.AUTHGEAR_TOKEN_ENCRYPTION_KEYS = ["key-two", "key-one"]
+    login = AuthgearLogin.objects.get()
+    assert login.refresh_token in fake_authgear.live_refresh_tokens()
+    settings.AUTHGEAR_TOKEN_ENCRYPTION_KEYS = ["key-two"]
+    with pytest.raises(TokenDecryptionError):
+        _ = AuthgearLogin.objects.get().refresh_token
+
+
+def test_logout_works_when_the_stored_tokens_cannot_be_decrypted(
+    login_flow: LoginFlow, authgear_user: FakeUser, settings
+) -> None:
+    login_flow.login(authgear_user)
+    settings.AUTHGEAR_TOKEN_ENCRYPTION_KEYS = ["a-key-that-never-encrypted-anything"]
+    response = login_flow.client.post("/auth/logout/")
+    assert response.status_code == 302
+    assert AuthgearLogin.objects.count() == 0
+    assert login_flow.client.get("/private/").status_code == 302
+
+
+def test_cipher_round_trip_and_tamper_detection() -> None:
+    cipher = TokenCipher(["secret"])
+    ciphertext = cipher.encrypt("token-value")
+    assert "token-value" not in ciphertext
+    assert cipher.decrypt(ciphertext) == "token-value"
+    assert TokenCipher(["new", "secret"]).rotate(ciphertext) != ciphertext
+    with pytest.raises(TokenDecryptionError):
+        cipher.decrypt(ciphertext[:-4] + "AAAA")
