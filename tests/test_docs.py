@@ -1,0 +1,38 @@
+"""The README is the manual: every setting and every check ID must be documented there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from authgear_django.conf import AuthgearSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_setting_is_documented_with_its_type() -> None:
+    names = [name for name in vars(AuthgearSettings) if name.startswith("AUTHGEAR_")]
+    assert len(names) >= 15
+    for name in names:
+        assert re.search(rf"^#### `{name}: [^`]+`$", README, re.M), f"{name} missing from README"
+
+
+def test_every_check_id_is_in_the_catalogue_once() -> None:
+    source = (ROOT / "authgear_django" / "checks.py").read_text()
+    ids = set(re.findall(r'id="(authgear_django\.[EW]\d{3})"', source))
+    assert ids
+    for check_id in ids:
+        assert f"| `{check_id}` |" in README, f"{check_id} missing from README"
+    documented = re.findall(r"\| `(authgear_django\.[EWC]\d{3})` \|", README)
+    assert sorted(documented) == sorted(set(documented)) == sorted(ids)
+
+
+def test_readme_starts_with_the_demo_and_test_commands() -> None:
+    block = README.split("```bash", 1)[1].split("```", 1)[0]
+    assert [line.split()[0] for line in block.strip().splitlines()] == [
+        "scripts/demo",
+        "scripts/test",
+    ]
+    for script in ("scripts/demo", "scripts/test"):
+        assert (ROOT / script).exists()
