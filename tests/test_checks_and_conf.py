@@ -14,6 +14,7 @@ def ids(**overrides: object) -> list[str]:
         return [message.id or "" for message in check_settings()]
 
 
+@pytest.mark.django_db
 def test_good_configuration_is_silent() -> None:
     assert ids() == []
     call_command("check")
