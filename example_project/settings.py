@@ -101,6 +101,7 @@ LOGIN_REDIRECT_URL = "welcome"
 LOGOUT_REDIRECT_URL = "home"
 
 USE_TZ = True
+TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,0 +1,41 @@
+"""URLs of the local provider, at Authgear's paths (no trailing slashes).
+
+DOT builds the URLs in its discovery document with ``reverse("oauth2_provider:<name>")``,
+so its views are mounted here under that namespace with DOT's URL names.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import LogoutView
+from django.urls import include, path
+from oauth2_provider import views as dot_views
+
+from example_project.local_provider import views
+
+oauth2_patterns = [
+    path(
+        ".well-known/openid-configuration",
+        views.DiscoveryView.as_view(),
+        name="oidc-connect-discovery-info",
+    ),
+    # Authgear serves the same document at the RFC 8414 location.
+    path(
+        ".well-known/oauth-authorization-server",
+        views.DiscoveryView.as_view(),
+        name="oauth-server-metadata",
+    ),
+    path("oauth2/authorize", views.AuthorizeView.as_view(), name="authorize"),
+    path("oauth2/token", dot_views.TokenView.as_view(), name="token"),
+    path("oauth2/userinfo", dot_views.UserInfoView.as_view(), name="user-info"),
+    path("oauth2/jwks", dot_views.JwksInfoView.as_view(), name="jwks-info"),
+    path("oauth2/revoke", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("oauth2/end_session", views.EndSessionView.as_view(), name="rp-initiated-logout"),
+]
+
+urlpatterns = [
+    path("", include((oauth2_patterns, "oauth2_provider"))),
+    path("login", views.LoginView.as_view(), name="login"),
+    path("logout", LogoutView.as_view(), name="logout"),
+    path("settings", views.home, name="settings"),
+    path("", views.home, name="home"),
+]
