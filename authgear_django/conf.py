@@ -105,6 +105,21 @@ class AuthgearSettings:
         return int(self._get("AUTHGEAR_JWKS_CACHE_TTL", 3600))
 
     @property
+    def AUTHGEAR_REFRESH_LEEWAY(self) -> int:
+        """Refresh this long before the access token expires (at most half its lifetime)."""
+        return max(0, int(self._get("AUTHGEAR_REFRESH_LEEWAY", 60)))
+
+    @property
+    def AUTHGEAR_REFRESH_GRACE(self) -> int:
+        """While Authgear is unreachable, keep serving an expired login this many seconds more."""
+        return max(0, int(self._get("AUTHGEAR_REFRESH_GRACE", 30)))
+
+    @property
+    def AUTHGEAR_REFRESH_RETRY_INTERVAL(self) -> int:
+        """After a failed refresh (Authgear down), wait this long before the next try."""
+        return max(0, int(self._get("AUTHGEAR_REFRESH_RETRY_INTERVAL", 10)))
+
+    @property
     def AUTHGEAR_CLOCK_LEEWAY(self) -> int:
         """Seconds of clock skew tolerated on ``exp``/``iat`` of ID tokens."""
         return int(self._get("AUTHGEAR_CLOCK_LEEWAY", 60))
@@ -166,6 +181,10 @@ class AuthgearSettings:
     @property
     def LOGOUT_REDIRECT_URL(self) -> str:
         return str(self._get("LOGOUT_REDIRECT_URL", None) or "/")
+
+    @property
+    def SESSION_ENGINE(self) -> str:
+        return str(self._get("SESSION_ENGINE", "django.contrib.sessions.backends.db"))
 
     @property
     def DEBUG(self) -> bool:

@@ -8,6 +8,7 @@ until the callback), the id of the :class:`AuthgearLogin` row and the access tok
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 from typing import Any
 
 from django.contrib.sessions.backends.base import SessionBase
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from authgear_django.authorization import LoginAttempt
 from authgear_django.client import TokenSet
+from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
 from authgear_django.exceptions import AuthgearError
 from authgear_django.models import AuthgearAccount, AuthgearLogin
@@ -29,6 +31,14 @@ logger = logging.getLogger("authgear_django")
 SESSION_ATTEMPTS_KEY = "_authgear_login_attempts"
 SESSION_LOGIN_KEY = "_authgear_login_id"
 SESSION_ACCESS_EXPIRES_KEY = "_authgear_access_expires_at"
+SESSION_ACCESS_LIFETIME_KEY = "_authgear_access_lifetime"
+SESSION_REFRESH_RETRY_KEY = "_authgear_refresh_retry_at"
+SESSION_KEYS = (
+    SESSION_LOGIN_KEY,
+    SESSION_ACCESS_EXPIRES_KEY,
+    SESSION_ACCESS_LIFETIME_KEY,
+    SESSION_REFRESH_RETRY_KEY,
+)
 
 
 # --- pending login attempts -------------------------------------------------------------------
@@ -84,9 +94,19 @@ def create_login(
 
 
 def bind_session(session: SessionBase, login: AuthgearLogin) -> None:
+    """Point the session at ``login`` and copy what the refresh middleware's hot path needs.
+
+    Without a refresh token (no ``offline_access``) there is nothing to refresh, so no expiry
+    is copied and the middleware never looks at this login again.
+    """
     session[SESSION_LOGIN_KEY] = str(login.pk)
     expires_at = login.access_token_expires_at
-    session[SESSION_ACCESS_EXPIRES_KEY] = expires_at.timestamp() if expires_at else None
+    refreshable = bool(login.encrypted_refresh_token and expires_at)
+    session[SESSION_ACCESS_EXPIRES_KEY] = (
+        expires_at.timestamp() if refreshable and expires_at else None
+    )
+    session[SESSION_ACCESS_LIFETIME_KEY] = login.access_token_lifetime
+    session.pop(SESSION_REFRESH_RETRY_KEY, None)
 
 
 def current_login(request: HttpRequest) -> AuthgearLogin | None:
@@ -127,6 +147,22 @@ def end_login(login: AuthgearLogin, *, reason: str, revoke: bool = True) -> bool
     return revoked
 
 
+def end_session(session_key: str) -> None:
+    """Delete a Django session by key, whatever the session engine."""
+    if session_key:
+        engine = import_module(conf.SESSION_ENGINE)
+        engine.SessionStore(session_key=session_key).delete()
+
+
+def end_all_logins(user_id: Any, *, reason: str) -> int:
+    """End every Authgear login of a user: revoke at Authgear, delete rows and their sessions."""
+    logins = list(AuthgearLogin.objects.filter(account__user_id=user_id).select_related("account"))
+    for login in logins:
+        end_login(login, reason=reason, revoke=True)
+        end_session(login.session_key)
+    return len(logins)
+
+
 def forget_login(session: SessionBase) -> None:
-    for key in (SESSION_LOGIN_KEY, SESSION_ACCESS_EXPIRES_KEY):
+    for key in SESSION_KEYS:
         session.pop(key, None)

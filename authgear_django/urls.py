@@ -13,4 +13,9 @@ urlpatterns = [
     path("signup/", AuthgearLoginView.as_view(extra_params={"x_page": "signup"}), name="signup"),
     path("callback/", AuthgearCallbackView.as_view(), name="callback"),
     path("logout/", AuthgearLogoutView.as_view(), name="logout"),
+    path(
+        "logout/everywhere/",
+        AuthgearLogoutView.as_view(everywhere=True),
+        name="logout_everywhere",
+    ),
 ]

@@ -45,6 +45,7 @@ from authgear_django.signals import login_linked
 from authgear_django.store import (
     create_login,
     current_login,
+    end_all_logins,
     end_login,
     forget_login,
     pop_attempt,
@@ -233,7 +234,11 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
 @method_decorator([csrf_protect, never_cache], name="dispatch")
 class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
     """GET shows a confirmation form; POST logs out here, revokes the login at Authgear, and
-    sends the browser to Authgear's end-session endpoint."""
+    sends the browser to Authgear's end-session endpoint.
+
+    With ``everywhere=True`` (the ``logout/everywhere/`` URL) every login of the user is
+    revoked at Authgear and their sessions on this site end too.
+    """
 
     http_method_names = ["get", "post", "options"]
     template_name = "authgear_django/logout_confirm.html"
@@ -242,10 +247,13 @@ class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
     def redirect_url(self) -> str:
         return str(resolve_url(conf.LOGOUT_REDIRECT_URL))
 
+    everywhere = False
+
     def get(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
             return HttpResponseRedirect(self.redirect_url)
-        return render(request, self.template_name, {"user": request.user})
+        context = {"user": request.user, "everywhere": self.everywhere}
+        return render(request, self.template_name, context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         user = request.user
@@ -260,6 +268,8 @@ class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
             except TokenDecryptionError:
                 id_token = None
             end_login(login, reason="logout", revoke=True)
+        if self.everywhere and user.is_authenticated:
+            end_all_logins(user.pk, reason="logout_everywhere")
         forget_login(request.session)
         auth.logout(request)
         target = self.redirect_url

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("welcome/", views.welcome, name="welcome"),
     path("private/", views.private, name="private"),
+    path("call-api/", views.call_api, name="call_api"),
     path("auth/", include("authgear_django.urls")),
     path("admin/", admin.site.urls),
 ]

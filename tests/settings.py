@@ -32,6 +32,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "authgear_django.middleware.TokenRefreshMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 

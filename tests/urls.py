@@ -15,7 +15,29 @@ def private(request: HttpRequest) -> HttpResponse:
     return HttpResponse(f"private for {request.user.get_username()}")
 
 
+async def async_private(request: HttpRequest) -> HttpResponse:
+    from asgiref.sync import sync_to_async
+
+    def who() -> tuple[bool, str]:
+        return request.user.is_authenticated, request.user.get_username()
+
+    authenticated, username = await sync_to_async(who)()
+    if not authenticated:
+        return HttpResponse("anonymous", status=401)
+    return HttpResponse(f"async private for {username}")
+
+
+def api_call(request: HttpRequest) -> HttpResponse:
+    """Calls an external API with the user's access token, like the example site does."""
+    from authgear_django.api import authgear_session
+
+    response = authgear_session(request).get("https://api.test/data")
+    return HttpResponse(response.text, status=response.status_code)
+
+
 urlpatterns = [
+    path("async-private/", async_private),
+    path("api-call/", login_required(api_call)),
     path("", public, name="home"),
     path("private/", private, name="private"),
     path("auth/", include("authgear_django.urls")),

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import requests
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from authgear_django.api import authgear_session
+from authgear_django.exceptions import AuthgearError
 from authgear_django.models import AuthgearAccount
+from authgear_django.provider import get_client
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -30,3 +34,25 @@ def welcome(request: HttpRequest) -> HttpResponse:
 @login_required
 def private(request: HttpRequest) -> HttpResponse:
     return render(request, "example/private.html")
+
+
+@login_required
+def call_api(request: HttpRequest) -> HttpResponse:
+    """The guide's "call an API with the access token": here Authgear's userinfo endpoint.
+
+    ``authgear_session`` adds ``Authorization: Bearer`` with a fresh token, and on a 401
+    refreshes the token once and retries.
+    """
+    url = get_client().metadata().userinfo_endpoint or ""
+    context: dict[str, object] = {"url": url}
+    try:
+        response = authgear_session(request).get(url)
+    except (AuthgearError, requests.RequestException) as error:
+        context["error"] = getattr(error, "user_message", "The API could not be reached.")
+        return render(request, "example/call_api.html", context, status=502)
+    context["status"] = response.status_code
+    try:
+        context["body"] = json.dumps(response.json(), indent=2, sort_keys=True)
+    except ValueError:
+        context["body"] = response.text[:2000]
+    return render(request, "example/call_api.html", context)

@@ -1,0 +1,287 @@
+"""The token lifecycle: refresh, rotation, failures, the API helper, logout everywhere.
+
+Time is controlled with time-machine (the fake Authgear and our code read the same clock).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+import time_machine
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import connection, connections
+from django.test import AsyncClient, Client
+from django.test.utils import CaptureQueriesContext
+
+from authgear_django.models import AuthgearLogin
+from authgear_django.signals import refresh_failed, tokens_refreshed
+from authgear_django.store import SESSION_ACCESS_EXPIRES_KEY
+from tests.conftest import LoginFlow
+from tests.fake_authgear import CONNECTION_REFUSED, READ_TIMEOUT, FakeAuthgear, FakeUser
+
+pytestmark = pytest.mark.django_db
+START = 1_900_000_000.0
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def logged_in(clock: Any, login_flow: LoginFlow, authgear_user: FakeUser) -> LoginFlow:
+    assert login_flow.login(authgear_user).status_code == 302
+    return login_flow
+
+
+def refreshes(fake: FakeAuthgear) -> int:
+    return fake.calls["refresh"]
+
+
+def test_fresh_token_costs_no_query_and_no_call(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    clock.shift(60)
+    calls_before = sum(fake_authgear.calls.values())
+    with CaptureQueriesContext(connection) as ours:
+        assert logged_in.client.get("/private/").status_code == 200
+    assert sum(fake_authgear.calls.values()) == calls_before
+
+    get_user_model().objects.create_user("plain", password="pw")
+    plain = Client()
+    plain.login(username="plain", password="pw")
+    with CaptureQueriesContext(connection) as theirs:
+        assert plain.get("/private/").status_code == 200
+    assert len(ours) == len(theirs) == 2  # the session row and the user row, nothing else
+
+
+def test_token_is_refreshed_within_the_leeway_before_the_view(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    old = AuthgearLogin.objects.get()
+    clock.shift(1800 - 61)
+    logged_in.client.get("/private/")
+    assert refreshes(fake_authgear) == 0
+    clock.shift(2)
+    assert logged_in.client.get("/private/").status_code == 200
+    assert refreshes(fake_authgear) == 1
+    login = AuthgearLogin.objects.get()
+    assert login.access_token != old.access_token
+    assert login.refresh_token == old.refresh_token  # rotation off: the old one is kept
+    assert login.refresh_count == 1 and login.last_refreshed_at is not None
+    assert login.access_token_expires_at.timestamp() == START + 1800 - 59 + 1800
+    assert (
+        logged_in.client.session[SESSION_ACCESS_EXPIRES_KEY]
+        == login.access_token_expires_at.timestamp()
+    )
+    logged_in.client.get("/private/")
+    assert refreshes(fake_authgear) == 1
+
+
+def test_rotation_stores_the_new_refresh_token(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    fake_authgear.rotation = True
+    old_refresh = AuthgearLogin.objects.get().refresh_token
+    for expiry in range(3):
+        clock.shift(1800)
+        assert logged_in.client.get("/private/").status_code == 200
+        assert refreshes(fake_authgear) == expiry + 1
+    new_refresh = AuthgearLogin.objects.get().refresh_token
+    assert new_refresh != old_refresh
+    assert fake_authgear.live_refresh_tokens() == [new_refresh]
+
+
+def test_short_lived_tokens_are_refreshed_once_per_expiry(
+    fake_authgear: FakeAuthgear, clock: Any, authgear_user: FakeUser
+) -> None:
+    fake_authgear.access_token_lifetime = 10  # leeway becomes 5 s, not the default 60 s
+    flow = LoginFlow(Client(), fake_authgear)
+    flow.login(authgear_user)
+    for second in range(1, 31):
+        clock.shift(1)
+        assert flow.client.get("/private/").status_code == 200, second
+    assert refreshes(fake_authgear) == 6  # at 5, 10, 15, 20, 25, 30 s: once per 5 s
+
+
+def test_invalid_grant_logs_out_and_redirects_to_login(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    for grant in fake_authgear.grants.values():
+        grant.revoked = True  # e.g. the user was disabled at Authgear
+    clock.shift(1800)
+    response = logged_in.client.get("/private/?tab=2")
+    assert response.status_code == 302
+    assert response["Location"] == "/auth/login/?next=%2Fprivate%2F%3Ftab%3D2"
+    assert AuthgearLogin.objects.count() == 0
+    assert "_auth_user_id" not in logged_in.client.session
+    assert logged_in.client.get("/private/").status_code == 302
+
+
+def test_invalid_grant_answers_json_401_to_api_callers(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    fake_authgear.fail(
+        "refresh", status=400, body='{"error":"invalid_grant"}', content_type="application/json"
+    )
+    clock.shift(1800)
+    response = logged_in.client.get("/private/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 401
+    body = json.loads(response.content)
+    assert body["error"] == "login_expired" and body["login_url"].startswith("/auth/login/")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"exception": CONNECTION_REFUSED},
+        {"exception": READ_TIMEOUT},
+        {"status": 503},
+        {"status": 429, "body": '{"error":"x_rate_limited"}', "content_type": "application/json"},
+        {"status": 200, "body": "<html>maintenance</html>"},
+    ],
+    ids=["refused", "timeout", "5xx", "429", "html"],
+)
+def test_authgear_down_keeps_the_user_logged_in_until_the_token_really_expires(
+    logged_in: LoginFlow,
+    fake_authgear: FakeAuthgear,
+    clock: Any,
+    failure: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_authgear.fail("refresh", **failure)
+    clock.shift(1800 - 30)  # refresh due, token still valid for 30 s
+    with caplog.at_level(logging.WARNING, logger="authgear_django"):
+        assert logged_in.client.get("/private/").status_code == 200
+    assert any("refreshing login" in r.getMessage() for r in caplog.records)
+    assert refreshes(fake_authgear) == 1
+    clock.shift(5)
+    assert logged_in.client.get("/private/").status_code == 200
+    assert refreshes(fake_authgear) == 1  # waits AUTHGEAR_REFRESH_RETRY_INTERVAL before retrying
+    clock.shift(10)
+    assert logged_in.client.get("/private/").status_code == 200
+    assert refreshes(fake_authgear) == 2  # retried on a later request
+    clock.shift(60)  # now past expiry + grace
+    response = logged_in.client.get("/private/")
+    assert response.status_code == 503
+    assert b"Try again" in response.content and response["Retry-After"]
+    assert AuthgearLogin.objects.count() == 1  # nothing lost
+    fake_authgear.heal()
+    clock.shift(10)
+    assert logged_in.client.get("/private/").status_code == 200
+    assert AuthgearLogin.objects.get().refresh_count == 1
+
+
+def test_refreshed_id_token_of_another_user_ends_the_login(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    fake_authgear.id_token_tamper = lambda claims, header: claims.update(sub="someone-else")
+    clock.shift(1800)
+    assert logged_in.client.get("/private/").status_code == 302
+    assert AuthgearLogin.objects.count() == 0
+
+
+def test_login_revoked_elsewhere_is_logged_out_at_the_next_refresh(
+    logged_in: LoginFlow, clock: Any
+) -> None:
+    AuthgearLogin.objects.all().delete()
+    clock.shift(1800)
+    assert logged_in.client.get("/private/").status_code == 302
+    assert "_auth_user_id" not in logged_in.client.session
+
+
+def test_logout_is_not_blocked_by_a_due_refresh(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    fake_authgear.fail("refresh", exception=CONNECTION_REFUSED)
+    clock.shift(4000)
+    response = logged_in.client.post("/auth/logout/")
+    assert response["Location"].startswith("https://authgear.test/oauth2/end_session")
+    assert refreshes(fake_authgear) == 0
+
+
+def test_signals_report_refreshes_and_failures(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    tokens_refreshed.connect(
+        lambda **kw: events.append(("refreshed", kw)), weak=False, dispatch_uid="a"
+    )
+    refresh_failed.connect(lambda **kw: events.append(("failed", kw)), weak=False, dispatch_uid="b")
+    try:
+        clock.shift(1800)
+        logged_in.client.get("/private/")
+        fake_authgear.fail("refresh", status=500)
+        clock.shift(1800)
+        logged_in.client.get("/private/")
+    finally:
+        tokens_refreshed.disconnect(dispatch_uid="a")
+        refresh_failed.disconnect(dispatch_uid="b")
+    assert [name for name, _ in events] == ["refreshed", "failed"]
+    assert events[0][1]["rotated"] is False
+    assert events[1][1]["fatal"] is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_requests_are_refreshed_too(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    import asyncio
+
+    async_client = AsyncClient()
+    async_client.cookies = logged_in.client.cookies
+
+    async def fetch() -> Any:
+        return await async_client.get("/async-private/")
+
+    assert asyncio.run(fetch()).status_code == 200
+    assert refreshes(fake_authgear) == 0
+    clock.shift(1800)
+    response = asyncio.run(fetch())
+    assert response.status_code == 200 and response.content == b"async private for jane"
+    assert refreshes(fake_authgear) == 1
+    # close the connection the request opened in asgiref's worker thread
+    asyncio.run(sync_to_async(connections.close_all)())
+
+
+def test_api_helper_sends_the_bearer_token_and_retries_once_after_a_401(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    seen: list[str] = []
+
+    def api(request: Any) -> Any:
+        token = request.headers["Authorization"][7:]
+        seen.append(token)
+        current = AuthgearLogin.objects.get().access_token
+        if len(seen) == 1:
+            return (401, {}, "expired")  # the API considers the first token revoked
+        return (200, {}, f"data for {'current' if token == current else 'stale'} token")
+
+    fake_authgear.mock.add_callback(responses.GET, "https://api.test/data", callback=api)
+    response = logged_in.client.get("/api-call/")
+    assert response.status_code == 200
+    assert response.content == b"data for current token"
+    assert refreshes(fake_authgear) == 1
+    assert len(seen) == 2 and seen[0] != seen[1]
+
+
+def test_logout_everywhere_ends_every_device(
+    fake_authgear: FakeAuthgear, authgear_user: FakeUser
+) -> None:
+    laptop, phone = LoginFlow(Client(), fake_authgear), LoginFlow(Client(), fake_authgear)
+    laptop.login(authgear_user)
+    phone.login(authgear_user)
+    assert b"every device" in laptop.client.get("/auth/logout/everywhere/").content
+    response = laptop.client.post("/auth/logout/everywhere/")
+    assert response["Location"].startswith("https://authgear.test/oauth2/end_session")
+    assert AuthgearLogin.objects.count() == 0
+    assert fake_authgear.live_refresh_tokens() == []
+    assert laptop.client.get("/private/").status_code == 302
+    assert phone.client.get("/private/").status_code == 302
