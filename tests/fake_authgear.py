@@ -91,7 +91,7 @@ class Grant:
 class FakeAuthgear:
     """Serve Authgear's endpoints through ``responses`` and record what was called."""
 
-    def __init__(self, mock: responses.RequestsMock, *, endpoint: str = ENDPOINT) -> None:
+    def __init__(self, mock: responses.RequestsMock | None, *, endpoint: str = ENDPOINT) -> None:
         self.mock = mock
         self.endpoint = endpoint
         self.client_id = CLIENT_ID
@@ -112,6 +112,8 @@ class FakeAuthgear:
         self.id_token_tamper: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
         self.userinfo_tamper: Callable[[dict[str, Any]], None] | None = None
         self.discovery_overrides: dict[str, Any] = {}
+        self.refresh_latency = 0.0  # seconds the refresh grant takes (a slow Authgear)
+        self.routes: dict[tuple[str, str], Callable[[Any], Any]] = {}
         self._register()
 
     # --- wiring ------------------------------------------------------------------------------
@@ -128,7 +130,9 @@ class FakeAuthgear:
             ("POST", "/oauth2/revoke", self._revoke),
         ]
         for method, path, handler in routes:
-            self.mock.add_callback(method, self.url(path), callback=self._wrap(path, handler))
+            self.routes[(method, path)] = self._wrap(path, handler)
+            if self.mock is not None:
+                self.mock.add_callback(method, self.url(path), callback=self.routes[(method, path)])
 
     def _wrap(self, path: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
         call = {
@@ -316,6 +320,8 @@ class FakeAuthgear:
             return _json(
                 400, {"error": "invalid_grant", "error_description": "invalid refresh token"}
             )
+        if self.refresh_latency:
+            time.sleep(self.refresh_latency)
         if self.rotation:
             grant.refresh_secret = secrets.token_urlsafe(24)
         return _json(200, self._issue(grant, nonce=None, with_refresh=self.rotation))

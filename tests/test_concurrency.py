@@ -12,6 +12,7 @@ from django.db import connection
 from django.test import Client
 
 from authgear_django.models import AuthgearAccount, AuthgearLogin
+from tests.bursts import request_burst
 from tests.conftest import LoginFlow
 from tests.fake_authgear import FakeAuthgear, FakeUser
 
@@ -49,3 +50,46 @@ def test_simultaneous_first_logins_link_one_user(fake_authgear: FakeAuthgear) ->
     assert AuthgearLogin.objects.count() == parallel
     for flow in flows:
         assert flow.client.get("/private/").status_code == 200
+
+
+@pytest.mark.parametrize("rotation", [True, False], ids=["rotation-on", "rotation-off"])
+def test_twenty_concurrent_requests_over_two_processes_make_one_refresh(
+    settings: Any, rotation: bool
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from authgear_django.store import SESSION_ACCESS_EXPIRES_KEY
+    from tests.fake_authgear_server import serve_fake_authgear
+
+    processes, threads_each = 2, 10
+    with serve_fake_authgear() as fake:
+        settings.AUTHGEAR_ENDPOINT = fake.endpoint
+        settings.DEBUG = True  # http endpoint on loopback
+        fake.rotation = rotation
+        fake.refresh_latency = 0.3  # a slow Authgear: every request is queued before it answers
+        flow = LoginFlow(Client(), fake)
+        assert flow.login(FakeUser()).status_code == 302
+        original_refresh_token = AuthgearLogin.objects.get().refresh_token
+
+        # The access token has just expired (in the record and in the session's copy).
+        expired = timezone.now() - timedelta(seconds=1)
+        AuthgearLogin.objects.update(access_token_expires_at=expired)
+        session = flow.client.session
+        session[SESSION_ACCESS_EXPIRES_KEY] = expired.timestamp()
+        session.save()
+        cookies = {name: morsel.value for name, morsel in flow.client.cookies.items()}
+
+        outcomes = request_burst(
+            cookies, path="/private/", processes=processes, threads_each=threads_each
+        )
+
+        assert [status for status, _ in outcomes] == [200] * 20
+        assert all(body.startswith("private for ") for _, body in outcomes)
+        assert fake.calls["refresh"] == 1
+        login = AuthgearLogin.objects.get()
+        assert login.refresh_count == 1
+        assert fake.live_refresh_tokens() == [login.refresh_token]
+        assert (login.refresh_token != original_refresh_token) is rotation
+        assert flow.client.get("/private/").status_code == 200  # nobody was logged out
