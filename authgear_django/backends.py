@@ -52,10 +52,10 @@ class LoginResult:
 class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     """Authenticate with an Authgear authorization code; find users by Authgear ``sub``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # Django builds a backend on every request (``get_user``); mozilla's __init__ reads a
-        # dozen settings and would need discovery. Ours does nothing: values are read when used.
-        pass
+    # Django builds a backend on every request (``get_user``); mozilla's __init__ reads a dozen
+    # settings and would need discovery. Ours is object's (as ModelBackend's): values are read
+    # when used.
+    __init__ = object.__init__
 
     @property
     def UserModel(self) -> Any:

@@ -21,17 +21,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import Resolver404, resolve
 
 from authgear_django.exceptions import ProviderError, ProviderRateLimited
-from authgear_django.refresh import (
-    Outcome,
-    refresh_due_in_session,
-    refresh_leeway,
-    refresh_session_login,
-)
-from authgear_django.store import (
-    SESSION_ACCESS_EXPIRES_KEY,
-    SESSION_ACCESS_LIFETIME_KEY,
-    forget_login,
-)
+from authgear_django.refresh import Outcome, refresh_due_in_session, refresh_session_login
+from authgear_django.store import SESSION_LOGIN_KEY, forget_login
 from authgear_django.views import error_response, login_url
 
 OUR_NAMESPACE = "authgear_django"
@@ -77,11 +68,10 @@ class TokenRefreshMiddleware:
     async def _adue(self, session: Any) -> bool:
         if not hasattr(session, "aget"):  # Django 4.2: no async session API
             return await sync_to_async(refresh_due_in_session)(session, time.time())
-        expires_at = await session.aget(SESSION_ACCESS_EXPIRES_KEY)
-        if expires_at is None:
+        state = await session.aget(SESSION_LOGIN_KEY)
+        if not isinstance(state, list) or len(state) < 2 or state[1] is None:
             return False
-        lifetime = await session.aget(SESSION_ACCESS_LIFETIME_KEY)
-        return bool(time.time() >= expires_at - refresh_leeway(lifetime))
+        return bool(time.time() >= state[1])
 
     # --- the refresh path (rare) -------------------------------------------------------------
 

@@ -26,11 +26,12 @@ from authgear_django.models import AuthgearLogin
 from authgear_django.provider import get_client
 from authgear_django.signals import login_revoked, refresh_failed, tokens_refreshed
 from authgear_django.store import (
-    SESSION_ACCESS_EXPIRES_KEY,
-    SESSION_ACCESS_LIFETIME_KEY,
-    SESSION_LOGIN_KEY,
     SESSION_REFRESH_RETRY_KEY,
     bind_session,
+    refresh_leeway,
+    session_expires_at,
+    session_login_id,
+    session_refresh_at,
 )
 from authgear_django.verification import verify_id_token
 
@@ -38,21 +39,10 @@ logger = logging.getLogger("authgear_django")
 security_logger = logging.getLogger("django.security.authgear_django")
 
 
-def refresh_leeway(lifetime: float | None) -> float:
-    """Seconds before expiry to refresh: the setting, but never more than half the lifetime,
-    so that a 10-second token is refreshed once per expiry rather than on every request."""
-    leeway = float(conf.AUTHGEAR_REFRESH_LEEWAY)
-    if lifetime:
-        leeway = min(leeway, lifetime / 2)
-    return leeway
-
-
 def refresh_due_in_session(session: SessionBase, now: float) -> bool:
     """The hot-path question, answered from the session alone (no query, no network)."""
-    expires_at = session.get(SESSION_ACCESS_EXPIRES_KEY)
-    if expires_at is None:
-        return False
-    return bool(now >= expires_at - refresh_leeway(session.get(SESSION_ACCESS_LIFETIME_KEY)))
+    refresh_at = session_refresh_at(session)
+    return refresh_at is not None and now >= refresh_at
 
 
 class Outcome(enum.Enum):
@@ -84,7 +74,7 @@ def refresh_session_login(
     ``rejected_access_token`` a forced refresh is skipped when another request already
     replaced that token.
     """
-    login_id = session.get(SESSION_LOGIN_KEY)
+    login_id = session_login_id(session)
     if not login_id:
         return RefreshResult(Outcome.ENDED)
     now = time.time()
@@ -188,7 +178,7 @@ def _unavailable_result(
     error: AuthgearError | None,
     login: AuthgearLogin | None = None,
 ) -> RefreshResult:
-    expires_at = session.get(SESSION_ACCESS_EXPIRES_KEY)
-    if isinstance(expires_at, (int, float)) and now < expires_at + conf.AUTHGEAR_REFRESH_GRACE:
+    expires_at = session_expires_at(session)
+    if expires_at is not None and now < expires_at + conf.AUTHGEAR_REFRESH_GRACE:
         return RefreshResult(Outcome.DEFERRED, error=error, login=login)
     return RefreshResult(Outcome.UNAVAILABLE, error=error, login=login)

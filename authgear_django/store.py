@@ -29,16 +29,45 @@ from authgear_django.signals import login_revoked
 logger = logging.getLogger("authgear_django")
 
 SESSION_ATTEMPTS_KEY = "_authgear_login_attempts"
-SESSION_LOGIN_KEY = "_authgear_login_id"
-SESSION_ACCESS_EXPIRES_KEY = "_authgear_access_expires_at"
-SESSION_ACCESS_LIFETIME_KEY = "_authgear_access_lifetime"
+# One compact entry per logged-in session: [login id, refresh at, access token expires at]
+# (Unix seconds; ``None`` when there is nothing to refresh). The refresh middleware's hot path
+# reads only this, from the session Django's auth loads anyway.
+SESSION_LOGIN_KEY = "_authgear"
 SESSION_REFRESH_RETRY_KEY = "_authgear_refresh_retry_at"
-SESSION_KEYS = (
-    SESSION_LOGIN_KEY,
-    SESSION_ACCESS_EXPIRES_KEY,
-    SESSION_ACCESS_LIFETIME_KEY,
-    SESSION_REFRESH_RETRY_KEY,
-)
+SESSION_KEYS = (SESSION_LOGIN_KEY, SESSION_REFRESH_RETRY_KEY)
+
+
+def refresh_leeway(lifetime: float | None) -> float:
+    """Seconds before expiry to refresh: the setting, but never more than half the lifetime,
+    so that a 10-second token is refreshed once per expiry rather than on every request."""
+    leeway = float(conf.AUTHGEAR_REFRESH_LEEWAY)
+    if lifetime:
+        leeway = min(leeway, lifetime / 2)
+    return leeway
+
+
+def session_login_id(session: SessionBase) -> str | None:
+    state = session.get(SESSION_LOGIN_KEY)
+    if isinstance(state, list) and state and isinstance(state[0], str):
+        return state[0]
+    return None
+
+
+def session_refresh_at(session: SessionBase) -> float | None:
+    state = session.get(SESSION_LOGIN_KEY)
+    return _timestamp(state, 1)
+
+
+def session_expires_at(session: SessionBase) -> float | None:
+    return _timestamp(session.get(SESSION_LOGIN_KEY), 2)
+
+
+def _timestamp(state: Any, index: int) -> float | None:
+    if isinstance(state, list) and len(state) > index:
+        value = state[index]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 # --- pending login attempts -------------------------------------------------------------------
@@ -62,7 +91,10 @@ def pop_attempt(session: SessionBase, state: str) -> LoginAttempt | None:
     if not isinstance(attempts, dict) or state not in attempts:
         return None
     data = attempts.pop(state)
-    session[SESSION_ATTEMPTS_KEY] = attempts
+    if attempts:
+        session[SESSION_ATTEMPTS_KEY] = attempts
+    else:
+        del session[SESSION_ATTEMPTS_KEY]  # keep logged-in sessions small
     return LoginAttempt.from_session(data)
 
 
@@ -96,22 +128,23 @@ def create_login(
 def bind_session(session: SessionBase, login: AuthgearLogin) -> None:
     """Point the session at ``login`` and copy what the refresh middleware's hot path needs.
 
-    Without a refresh token (no ``offline_access``) there is nothing to refresh, so no expiry
-    is copied and the middleware never looks at this login again.
+    Without a refresh token (no ``offline_access``) there is nothing to refresh, so no times
+    are copied and the middleware never looks at this login again.
     """
-    session[SESSION_LOGIN_KEY] = str(login.pk)
     expires_at = login.access_token_expires_at
-    refreshable = bool(login.encrypted_refresh_token and expires_at)
-    session[SESSION_ACCESS_EXPIRES_KEY] = (
-        expires_at.timestamp() if refreshable and expires_at else None
-    )
-    session[SESSION_ACCESS_LIFETIME_KEY] = login.access_token_lifetime
+    expires: int | None = None
+    refresh_at: int | None = None
+    if login.encrypted_refresh_token and expires_at is not None:
+        # whole seconds keep the session small (it is decoded on every request)
+        expires = int(expires_at.timestamp())
+        refresh_at = int(expires - refresh_leeway(login.access_token_lifetime))
+    session[SESSION_LOGIN_KEY] = [login.pk.hex, refresh_at, expires]
     session.pop(SESSION_REFRESH_RETRY_KEY, None)
 
 
 def current_login(request: HttpRequest) -> AuthgearLogin | None:
     """The login row of this session, if it still exists (one query; not on the hot path)."""
-    login_id = request.session.get(SESSION_LOGIN_KEY)
+    login_id = session_login_id(request.session)
     if not login_id:
         return None
     try:

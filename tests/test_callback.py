@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from authgear_django.models import AuthgearAccount, AuthgearLogin
-from authgear_django.store import SESSION_ACCESS_EXPIRES_KEY, SESSION_LOGIN_KEY
+from authgear_django.store import SESSION_LOGIN_KEY
 from tests.conftest import LoginFlow
 from tests.fake_authgear import FakeAuthgear, FakeUser
 
@@ -36,8 +36,8 @@ def test_first_login_creates_user_links_sub_and_stores_encrypted_tokens(
     assert login.access_token and login.id_token
     assert login.access_token_lifetime == 1800
     assert login.session_key == client.session.session_key
-    assert client.session[SESSION_LOGIN_KEY] == str(login.pk)
-    assert client.session[SESSION_ACCESS_EXPIRES_KEY] == login.access_token_expires_at.timestamp()
+    expires = int(login.access_token_expires_at.timestamp())
+    assert client.session[SESSION_LOGIN_KEY] == [login.pk.hex, expires - 60, expires]
     session_blob = str(dict(client.session.items()))
     for token in (login.refresh_token, login.access_token, login.id_token):
         assert token not in session_blob

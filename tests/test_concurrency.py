@@ -60,7 +60,7 @@ def test_twenty_concurrent_requests_over_two_processes_make_one_refresh(
 
     from django.utils import timezone
 
-    from authgear_django.store import SESSION_ACCESS_EXPIRES_KEY
+    from authgear_django.store import SESSION_LOGIN_KEY
     from tests.fake_authgear_server import serve_fake_authgear
 
     processes, threads_each = 2, 10
@@ -77,7 +77,8 @@ def test_twenty_concurrent_requests_over_two_processes_make_one_refresh(
         expired = timezone.now() - timedelta(seconds=1)
         AuthgearLogin.objects.update(access_token_expires_at=expired)
         session = flow.client.session
-        session[SESSION_ACCESS_EXPIRES_KEY] = expired.timestamp()
+        login_id, _, _ = session[SESSION_LOGIN_KEY]
+        session[SESSION_LOGIN_KEY] = [login_id, expired.timestamp(), expired.timestamp()]
         session.save()
         cookies = {name: morsel.value for name, morsel in flow.client.cookies.items()}
 

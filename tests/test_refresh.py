@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 
 from authgear_django.models import AuthgearLogin
 from authgear_django.signals import refresh_failed, tokens_refreshed
-from authgear_django.store import SESSION_ACCESS_EXPIRES_KEY
+from authgear_django.store import SESSION_LOGIN_KEY
 from tests.conftest import LoginFlow
 from tests.fake_authgear import CONNECTION_REFUSED, READ_TIMEOUT, FakeAuthgear, FakeUser
 
@@ -77,10 +77,8 @@ def test_token_is_refreshed_within_the_leeway_before_the_view(
     assert login.refresh_token == old.refresh_token  # rotation off: the old one is kept
     assert login.refresh_count == 1 and login.last_refreshed_at is not None
     assert login.access_token_expires_at.timestamp() == START + 1800 - 59 + 1800
-    assert (
-        logged_in.client.session[SESSION_ACCESS_EXPIRES_KEY]
-        == login.access_token_expires_at.timestamp()
-    )
+    expires = int(login.access_token_expires_at.timestamp())
+    assert logged_in.client.session[SESSION_LOGIN_KEY] == [login.pk.hex, expires - 60, expires]
     logged_in.client.get("/private/")
     assert refreshes(fake_authgear) == 1
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
@@ -41,5 +42,6 @@ urlpatterns = [
     path("", public, name="home"),
     path("private/", private, name="private"),
     path("auth/", include("authgear_django.urls")),
+    path("accounts/login/", LoginView.as_view(), name="password_login"),
     path("admin/", admin.site.urls),
 ]
