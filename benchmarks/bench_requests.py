@@ -193,9 +193,7 @@ def backend_construction() -> None:
         f"  AuthgearBackend()             {ours * 1e6:6.2f} us ({ours / model:.2f}x ModelBackend)"
     )
     print(f"  ModelBackend()                {model * 1e6:6.2f} us")
-    print(
-        f"  mozilla-django-oidc's backend {mozilla * 1e6:6.2f} us ({mozilla / ours:.0f}x ours)"
-    )
+    print(f"  mozilla-django-oidc's backend {mozilla * 1e6:6.2f} us ({mozilla / ours:.0f}x ours)")
 
 
 def refresh_storm(fake: object, logins: int, requests_each: int, processes: int) -> None:
