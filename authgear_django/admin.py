@@ -1,48 +1,239 @@
-"""Admin for linked Authgear users. Token columns are never listed, shown or editable."""
+"""Admin for linked Authgear users and their logins.
+
+No token is ever listed, shown, editable or exported: the token columns are not in any form or
+list, and the claims shown are userinfo's (profile data, no tokens). Revoking a login revokes
+its refresh token at Authgear and ends its Django session; both actions need the delete
+permission and run as POSTs with Django's CSRF protection.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Max, QuerySet
+from django.forms import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from authgear_django.models import AuthgearAccount, AuthgearLogin
+from authgear_django.store import end_all_logins, end_login, end_session
+
+LOGIN_FIELDS = (
+    "user_agent",
+    "created_at",
+    "last_refreshed_at",
+    "access_token_expires_at",
+    "refresh_count",
+    "auth_time",
+)
+
+
+def revoke_logins(logins: QuerySet[AuthgearLogin] | list[AuthgearLogin]) -> tuple[int, int]:
+    """Revoke at Authgear and end here; returns (ended, confirmed by Authgear)."""
+    ended = confirmed = 0
+    for login in logins:
+        if end_login(login, reason="admin_revoke", revoke=True):
+            confirmed += 1
+        end_session(login.session_key)
+        ended += 1
+    return ended, confirmed
+
+
+def _report(request: HttpRequest, ended: int, confirmed: int) -> None:
+    if ended == confirmed:
+        messages.success(request, f"Revoked {ended} login(s) at Authgear and ended their sessions.")
+    else:
+        messages.warning(
+            request,
+            f"Ended {ended} login(s) here; Authgear confirmed {confirmed} revocation(s). "
+            "The others could not be revoked at Authgear right now (see the logs).",
+        )
+
+
+class RevokingInlineFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
+    """Deleting a login row from the account page revokes it, instead of a bare DELETE."""
+
+    def delete_existing(self, obj: AuthgearLogin, commit: bool = True) -> None:
+        if commit:
+            revoke_logins([obj])
 
 
 class AuthgearLoginInline(admin.TabularInline):  # type: ignore[type-arg]
     model = AuthgearLogin
+    formset = RevokingInlineFormSet
     extra = 0
-    can_delete = True
-    fields = (
-        "created_at",
-        "user_agent",
-        "access_token_expires_at",
-        "last_refreshed_at",
-        "refresh_count",
-    )
-    readonly_fields = fields
-    show_change_link = False
+    fields = LOGIN_FIELDS
+    readonly_fields = LOGIN_FIELDS
+    verbose_name = "login (tick “Delete” and save to revoke it)"
+    verbose_name_plural = "logins (tick “Delete” and save to revoke them at Authgear)"
 
-    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
 @admin.register(AuthgearAccount)
 class AuthgearAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("user", "sub", "email", "last_login_at", "created_at")
+    list_display = ("user", "sub", "email", "active_logins", "last_login_at", "last_refresh")
     list_select_related = ("user",)
     search_fields = ("sub", "email", "user__username", "user__email")
-    list_filter = ("last_login_at", "created_at")
+    list_filter = ("user__is_active", "last_login_at", "created_at")
     ordering = ("-last_login_at",)
     readonly_fields = (
-        "user",
+        "user_link",
         "sub",
         "email",
-        "claims",
+        "claims_json",
+        "synced_groups",
         "created_at",
         "updated_at",
         "last_login_at",
     )
+    fields = readonly_fields
     inlines = [AuthgearLoginInline]
+    actions = ["unlink_accounts", "revoke_all_logins"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuthgearAccount]:
+        accounts: QuerySet[AuthgearAccount] = (
+            super()
+            .get_queryset(request)
+            .annotate(
+                login_count=Count("logins", distinct=True),
+                last_refresh_at=Max("logins__last_refreshed_at"),
+            )
+        )
+        return accounts
+
+    @admin.display(description="active logins", ordering="login_count")
+    def active_logins(self, account: Any) -> int:
+        return int(getattr(account, "login_count", 0))
+
+    @admin.display(description="last refresh", ordering="last_refresh_at")
+    def last_refresh(self, account: Any) -> Any:
+        return getattr(account, "last_refresh_at", None)
+
+    @admin.display(description="user")
+    def user_link(self, account: AuthgearAccount) -> str:
+        user = account.user
+        opts = user._meta
+        try:
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[user.pk])
+        except Exception:
+            return str(user)
+        return format_html('<a href="{}">{}</a>', url, user)
+
+    @admin.display(description="last userinfo claims")
+    def claims_json(self, account: AuthgearAccount) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(account.claims, indent=2, sort_keys=True))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # links are made by logging in, never by hand
+
+    def delete_model(self, request: HttpRequest, obj: AuthgearAccount) -> None:
+        end_all_logins(obj.user_id, reason="unlink")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AuthgearAccount]) -> None:
+        for account in queryset:
+            self.delete_model(request, account)
+
+    @admin.action(
+        description="Unlink selected accounts (revokes their logins)", permissions=["delete"]
+    )
+    def unlink_accounts(self, request: HttpRequest, queryset: QuerySet[AuthgearAccount]) -> None:
+        count = 0
+        for account in queryset:
+            self.delete_model(request, account)
+            count += 1
+        messages.success(
+            request,
+            f"Unlinked {count} account(s). Their Django users remain; the next Authgear login "
+            "of those users creates or links an account again.",
+        )
+
+    @admin.action(description="Revoke all logins of selected accounts", permissions=["delete"])
+    def revoke_all_logins(self, request: HttpRequest, queryset: QuerySet[AuthgearAccount]) -> None:
+        logins = AuthgearLogin.objects.filter(account__in=queryset).select_related("account")
+        _report(request, *revoke_logins(list(logins)))
+
+
+@admin.register(AuthgearLogin)
+class AuthgearLoginAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "account",
+        "user_agent",
+        "created_at",
+        "last_refreshed_at",
+        "access_token_expires_at",
+    )
+    list_select_related = ("account__user",)
+    search_fields = ("account__sub", "account__email", "account__user__username", "user_agent")
+    list_filter = ("created_at", "last_refreshed_at")
+    ordering = ("-created_at",)
+    fields = ("account", *LOGIN_FIELDS, "scope")
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # a bare delete would skip the revocation
+        return actions
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: AuthgearLogin) -> None:
+        revoke_logins([obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AuthgearLogin]) -> None:
+        revoke_logins(list(queryset.select_related("account")))
+
+    @admin.action(
+        description="Revoke selected logins (at Authgear and here)", permissions=["delete"]
+    )
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[AuthgearLogin]) -> None:
+        _report(request, *revoke_logins(list(queryset.select_related("account"))))
+
+
+class AuthgearAccountUserInline(admin.StackedInline):  # type: ignore[type-arg]
+    """Shown on Django's user page: the user's Authgear link, read-only."""
+
+    model = AuthgearAccount
+    fk_name = "user"
+    can_delete = False
+    extra = 0
+    max_num = 0
+    fields = ("sub", "email", "last_login_at", "account_link")
+    readonly_fields = fields
+    verbose_name = "Authgear account"
+    verbose_name_plural = "Authgear account"
+
+    @admin.display(description="manage")
+    def account_link(self, account: AuthgearAccount) -> str:
+        url = reverse("admin:authgear_django_authgearaccount_change", args=[account.pk])
+        return format_html('<a href="{}">Logins and unlinking</a>', url)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _attach_to_user_admin() -> None:
+    """Add the Authgear link to the project's user admin, if the user model is registered."""
+    user_model = get_user_model()
+    if not admin.site.is_registered(user_model):
+        return
+    user_admin = admin.site._registry[user_model]
+    if AuthgearAccountUserInline not in user_admin.inlines:
+        user_admin.inlines = [*user_admin.inlines, AuthgearAccountUserInline]  # type: ignore[misc]
+
+
+_attach_to_user_admin()

@@ -29,6 +29,7 @@ from authgear_django.conf import conf
 from authgear_django.exceptions import AccountError, ProviderError, TokenValidationError
 from authgear_django.models import AuthgearAccount
 from authgear_django.provider import get_client
+from authgear_django.roles import sync_roles
 from authgear_django.verification import verify_id_token
 
 logger = logging.getLogger("authgear_django")
@@ -215,6 +216,12 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
             )
         return user
 
+    def sync_roles(
+        self, user: AbstractBaseUser, account: AuthgearAccount, claims: dict[str, Any]
+    ) -> None:
+        """Map Authgear roles to groups / staff flags (``AUTHGEAR_ROLE_GROUPS`` & co.)."""
+        sync_roles(user, account, claims)
+
     def generate_username(self, claims: dict[str, Any]) -> str:
         """A readable username from ``preferred_username`` or the email's local part."""
         preferred = claims.get("preferred_username")
@@ -277,6 +284,7 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         account.claims = userinfo
         account.last_login_at = timezone.now()
         account.save(update_fields=["email", "claims", "last_login_at", "updated_at"])
+        self.sync_roles(user, account, claims)
         result = LoginResult(
             tokens=tokens,
             id_token_claims=id_claims,

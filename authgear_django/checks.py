@@ -76,6 +76,119 @@ def check_settings(
                     id="authgear_django.W001",
                 )
             )
+    messages.extend(_check_middleware())
+    messages.extend(_check_sessions_and_cache())
+    messages.extend(_check_roles_and_keys())
+    return messages
+
+
+MIDDLEWARE_PATH = "authgear_django.middleware.TokenRefreshMiddleware"
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+
+
+def _subclass_index(class_path: str, candidate_paths: Sequence[str]) -> int:
+    """Index of the first middleware that is ``class_path`` or a subclass of it, else -1."""
+    try:
+        target = import_string(class_path)
+    except ImportError:
+        return -1
+    for index, path in enumerate(candidate_paths):
+        try:
+            candidate = import_string(path)
+        except ImportError:
+            continue
+        if isinstance(candidate, type) and issubclass(candidate, target):
+            return index
+    return -1
+
+
+def _refresh_middleware_installed() -> bool:
+    return _subclass_index(MIDDLEWARE_PATH, list(settings.MIDDLEWARE)) >= 0
+
+
+def _check_middleware() -> list[checks.CheckMessage]:
+    middleware = list(settings.MIDDLEWARE)
+    ours = _subclass_index(MIDDLEWARE_PATH, middleware)
+    if ours < 0:
+        return []
+    for required in (SESSION_MIDDLEWARE, AUTH_MIDDLEWARE):
+        index = _subclass_index(required, middleware)
+        if index < 0 or index > ours:
+            return [
+                checks.Error(
+                    f"{MIDDLEWARE_PATH} must come after {required.rsplit('.', 1)[1]}.",
+                    hint="It reads the session and logs users out: place it after "
+                    "SessionMiddleware and AuthenticationMiddleware in MIDDLEWARE.",
+                    id="authgear_django.E006",
+                )
+            ]
+    return []
+
+
+def _check_sessions_and_cache() -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    if conf.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
+        messages.append(
+            checks.Warning(
+                "The signed_cookies session engine keeps sessions in the browser.",
+                hint="Login attempts (PKCE verifier, nonce) would be readable in the cookie, and "
+                "sessions could not be ended from the server (logout everywhere, admin "
+                "revoke). Use the db, cache or cached_db engine.",
+                id="authgear_django.W002",
+            )
+        )
+    alias = conf.AUTHGEAR_CACHE_ALIAS
+    caches = getattr(settings, "CACHES", {})
+    if alias not in caches:
+        messages.append(
+            checks.Error(
+                f"AUTHGEAR_CACHE_ALIAS {alias!r} is not in CACHES.",
+                hint="Name a cache from CACHES, e.g. 'default'.",
+                id="authgear_django.E007",
+            )
+        )
+    elif not settings.DEBUG and "locmem" in str(caches[alias].get("BACKEND", "")).lower():
+        messages.append(
+            checks.Warning(
+                f"The {alias!r} cache (discovery and JWKS) is per process (LocMemCache).",
+                hint="With several workers each fetches discovery and keys itself; point "
+                "AUTHGEAR_CACHE_ALIAS at a shared cache (Redis, Memcached). Fine for one process.",
+                id="authgear_django.W005",
+            )
+        )
+    return messages
+
+
+def _check_roles_and_keys() -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    if _refresh_middleware_installed():
+        try:
+            scopes = conf.AUTHGEAR_SCOPES.split()
+        except ImproperlyConfigured:
+            scopes = []
+        if "offline_access" not in scopes:
+            messages.append(
+                checks.Warning(
+                    "TokenRefreshMiddleware is installed but AUTHGEAR_SCOPES lacks offline_access.",
+                    hint="Without offline_access Authgear issues no refresh token, so nothing can "
+                    "be refreshed. Add it to AUTHGEAR_SCOPES or remove the middleware.",
+                    id="authgear_django.W003",
+                )
+            )
+    if conf.token_keys_derived_from_secret_key and not settings.DEBUG:
+        messages.append(
+            checks.Warning(
+                "Stored tokens are encrypted with a key derived from SECRET_KEY.",
+                hint="Set AUTHGEAR_TOKEN_ENCRYPTION_KEYS from your secret store, so rotating "
+                "SECRET_KEY and rotating the token key are separate decisions.",
+                id="authgear_django.W004",
+            )
+        )
+    try:
+        conf.AUTHGEAR_ROLE_GROUPS  # noqa: B018 - the property validates
+    except ImproperlyConfigured as exc:
+        messages.append(checks.Error(str(exc), id="authgear_django.E008"))
     return messages
 
 

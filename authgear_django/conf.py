@@ -144,6 +144,35 @@ class AuthgearSettings:
         return bool(self._get("AUTHGEAR_LINK_USERS_BY_EMAIL", False))
 
     @property
+    def AUTHGEAR_ROLE_GROUPS(self) -> dict[str, list[str]] | str | None:
+        """Authgear roles → Django groups: ``None`` (off), ``"*"`` (a group per role, same
+        name), or a mapping ``{"role": "Group"}`` / ``{"role": ["Group", ...]}``."""
+        value = self._get("AUTHGEAR_ROLE_GROUPS", None)
+        if value is None or value == "*":
+            return None if value is None else "*"
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured('AUTHGEAR_ROLE_GROUPS must be None, "*" or a dict.')
+        mapping: dict[str, list[str]] = {}
+        for role, groups in value.items():
+            names = [groups] if isinstance(groups, str) else list(groups)
+            if not isinstance(role, str) or not all(isinstance(n, str) and n for n in names):
+                raise ImproperlyConfigured("AUTHGEAR_ROLE_GROUPS maps role keys to group names.")
+            mapping[role] = names
+        return mapping
+
+    @property
+    def AUTHGEAR_STAFF_ROLES(self) -> list[str] | None:
+        """Roles that make a user ``is_staff`` (set and cleared at each login and refresh)."""
+        value = self._get("AUTHGEAR_STAFF_ROLES", None)
+        return None if value is None else [str(role) for role in value]
+
+    @property
+    def AUTHGEAR_SUPERUSER_ROLES(self) -> list[str] | None:
+        """Roles that make a user ``is_superuser`` (set and cleared at each login and refresh)."""
+        value = self._get("AUTHGEAR_SUPERUSER_ROLES", None)
+        return None if value is None else [str(role) for role in value]
+
+    @property
     def AUTHGEAR_TOKEN_ENCRYPTION_KEYS(self) -> list[str]:
         """Secrets the stored tokens are encrypted with; the first encrypts, all decrypt.
 

@@ -34,6 +34,12 @@ class AuthgearAccount(models.Model):
     created_at = models.DateTimeField("linked at", auto_now_add=True)
     updated_at = models.DateTimeField("updated at", auto_now=True)
     last_login_at = models.DateTimeField("last login", null=True, blank=True)
+    synced_groups = models.JSONField(
+        "groups from Authgear roles",
+        default=list,
+        blank=True,
+        help_text="Groups this app added from the user's Authgear roles (removed with the role).",
+    )
 
     class Meta:
         verbose_name = "Authgear account"

@@ -13,6 +13,7 @@ import enum
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
@@ -24,6 +25,7 @@ from authgear_django.crypto import TokenDecryptionError
 from authgear_django.exceptions import AuthgearError, OAuthError, TokenValidationError
 from authgear_django.models import AuthgearLogin
 from authgear_django.provider import get_client
+from authgear_django.roles import sync_roles
 from authgear_django.signals import login_revoked, refresh_failed, tokens_refreshed
 from authgear_django.store import (
     SESSION_REFRESH_RETRY_KEY,
@@ -59,6 +61,7 @@ class RefreshResult:
     error: AuthgearError | None = None
     login: AuthgearLogin | None = None
     rotated: bool = False  # Authgear issued a new refresh token
+    claims: dict[str, Any] | None = None  # of the verified, refreshed ID token
 
     @property
     def usable(self) -> bool:
@@ -85,7 +88,9 @@ def refresh_session_login(
     with transaction.atomic():
         try:
             login = (
-                AuthgearLogin.objects.select_for_update().select_related("account").get(pk=login_id)
+                AuthgearLogin.objects.select_for_update()
+                .select_related("account__user")
+                .get(pk=login_id)
             )
         except (AuthgearLogin.DoesNotExist, ValueError, ValidationError):
             return RefreshResult(Outcome.ENDED)  # revoked meanwhile, or a tampered session
@@ -96,6 +101,8 @@ def refresh_session_login(
 
     if result.outcome is Outcome.REFRESHED:
         bind_session(session, login)
+        if result.claims:
+            sync_roles(login.account.user, login.account, result.claims)
         tokens_refreshed.send(sender=AuthgearLogin, login=login, rotated=result.rotated)
         return result
     if result.outcome is Outcome.ENDED:
@@ -168,7 +175,9 @@ def _refresh_locked(login: AuthgearLogin) -> RefreshResult:
     login.last_refreshed_at = now
     login.refresh_count += 1
     login.save()
-    return RefreshResult(Outcome.REFRESHED, login=login, rotated=bool(tokens.refresh_token))
+    return RefreshResult(
+        Outcome.REFRESHED, login=login, rotated=bool(tokens.refresh_token), claims=claims
+    )
 
 
 def _unavailable_result(

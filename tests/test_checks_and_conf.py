@@ -8,16 +8,85 @@ from django.test import override_settings
 from authgear_django.checks import check_settings
 from authgear_django.conf import DEFAULT_SCOPES, conf
 
+# A production-grade baseline: every test then changes one thing and expects one ID.
+GOOD = {
+    "AUTHGEAR_TOKEN_ENCRYPTION_KEYS": ["a-key-from-the-secret-store"],
+    "CACHES": {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/9",
+        }
+    },
+}
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "authgear_django.middleware.TokenRefreshMiddleware",
+]
+
 
 def ids(**overrides: object) -> list[str]:
-    with override_settings(**overrides):
-        return [message.id or "" for message in check_settings()]
+    with override_settings(**{**GOOD, **overrides}):
+        return sorted(message.id or "" for message in check_settings())
 
 
 @pytest.mark.django_db
 def test_good_configuration_is_silent() -> None:
     assert ids() == []
-    call_command("check")
+    with override_settings(**GOOD):
+        call_command("check")
+
+
+def test_check_ids_are_unique_and_stable() -> None:
+    import re
+    from pathlib import Path
+
+    import authgear_django.checks as module
+
+    source = Path(module.__file__).read_text()
+    found = re.findall(r'id="(authgear_django\.[EW]\d{3})"', source)
+    assert len(found) == len(set(found)) == 13
+
+
+def test_middleware_before_session_or_auth_is_e006() -> None:
+    assert ids(MIDDLEWARE=MIDDLEWARE) == []
+    assert ids(MIDDLEWARE=[MIDDLEWARE[2], MIDDLEWARE[0], MIDDLEWARE[1]]) == ["authgear_django.E006"]
+    assert ids(MIDDLEWARE=[MIDDLEWARE[0], MIDDLEWARE[2], MIDDLEWARE[1]]) == ["authgear_django.E006"]
+    assert ids(MIDDLEWARE=[MIDDLEWARE[0], MIDDLEWARE[2]]) == ["authgear_django.E006"]
+    subclassed = [MIDDLEWARE[0], "tests.custom_backend.CustomAuthMiddleware", MIDDLEWARE[2]]
+    assert ids(MIDDLEWARE=subclassed) == []
+
+
+def test_unknown_cache_alias_is_e007() -> None:
+    assert ids(AUTHGEAR_CACHE_ALIAS="authgear") == ["authgear_django.E007"]
+
+
+def test_invalid_role_mapping_is_e008() -> None:
+    assert ids(AUTHGEAR_ROLE_GROUPS=["admin"]) == ["authgear_django.E008"]
+    assert ids(AUTHGEAR_ROLE_GROUPS={"admin": ""}) == ["authgear_django.E008"]
+    assert ids(AUTHGEAR_ROLE_GROUPS={"admin": ["Admins"]}) == []
+    assert ids(AUTHGEAR_ROLE_GROUPS="*") == []
+
+
+def test_cookie_sessions_are_w002() -> None:
+    engine = "django.contrib.sessions.backends.signed_cookies"
+    assert ids(SESSION_ENGINE=engine) == ["authgear_django.W002"]
+
+
+def test_refresh_middleware_without_offline_access_is_w003() -> None:
+    assert ids(MIDDLEWARE=MIDDLEWARE, AUTHGEAR_SCOPES="openid email") == ["authgear_django.W003"]
+    assert ids(AUTHGEAR_SCOPES="openid email", MIDDLEWARE=MIDDLEWARE[:2]) == []
+
+
+def test_keys_derived_from_secret_key_in_production_is_w004() -> None:
+    assert ids(AUTHGEAR_TOKEN_ENCRYPTION_KEYS=None) == ["authgear_django.W004"]
+    assert ids(AUTHGEAR_TOKEN_ENCRYPTION_KEYS=None, DEBUG=True) == []
+
+
+def test_per_process_cache_in_production_is_w005() -> None:
+    locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert ids(CACHES=locmem) == ["authgear_django.W005"]
+    assert ids(CACHES=locmem, DEBUG=True) == []
 
 
 @pytest.mark.parametrize(
@@ -47,6 +116,14 @@ def test_endpoint_shape_checks() -> None:
     assert ids(AUTHGEAR_ENDPOINT="https://myapp.authgear.cloud/oauth2") == ["authgear_django.E005"]
     assert ids(AUTHGEAR_ENDPOINT="http://myapp.authgear.cloud") == ["authgear_django.W001"]
     assert ids(AUTHGEAR_ENDPOINT="http://127.0.0.1:9000", DEBUG=True) == []
+
+
+def test_every_check_is_registered_with_django() -> None:
+    from django.core import checks
+
+    with override_settings(**{**GOOD, "AUTHGEAR_CLIENT_ID": ""}):
+        found = [message.id for message in checks.run_checks(tags=[checks.Tags.security])]
+    assert "authgear_django.E001" in found
 
 
 def test_defaults() -> None:

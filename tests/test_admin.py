@@ -1,0 +1,167 @@
+"""The admin for linked users: every page renders without a token; revoking really revokes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from authgear_django.models import AuthgearAccount, AuthgearLogin
+from tests.conftest import LoginFlow
+from tests.fake_authgear import FakeAuthgear, FakeUser
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+
+@pytest.fixture
+def two_devices(fake_authgear: FakeAuthgear) -> tuple[LoginFlow, LoginFlow]:
+    person = FakeUser(roles=["admin"])
+    laptop, phone = LoginFlow(Client(), fake_authgear), LoginFlow(Client(), fake_authgear)
+    laptop.login(person)
+    phone.login(person)
+    return laptop, phone
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    User.objects.create_superuser("root", "root@example.com", "pw")
+    client = Client()
+    client.login(username="root", password="pw")
+    return client
+
+
+def secrets_in(fake: FakeAuthgear) -> list[str]:
+    values = [fake.client_secret, *fake.live_refresh_tokens(), *fake.access_tokens]
+    for login in AuthgearLogin.objects.all():
+        values += [
+            login.id_token or "",
+            login.encrypted_refresh_token,
+            login.encrypted_access_token,
+            login.encrypted_id_token,
+        ]
+    return [value for value in values if value]
+
+
+def test_every_admin_page_renders_and_shows_no_token(
+    two_devices: Any, admin_client: Client, fake_authgear: FakeAuthgear
+) -> None:
+    account = AuthgearAccount.objects.get()
+    login = AuthgearLogin.objects.first()
+    assert login is not None
+    pages = [
+        "/admin/authgear_django/authgearaccount/",
+        "/admin/authgear_django/authgearaccount/?q=jane",
+        f"/admin/authgear_django/authgearaccount/?q={account.sub}",
+        f"/admin/authgear_django/authgearaccount/{account.pk}/change/",
+        f"/admin/authgear_django/authgearaccount/{account.pk}/delete/",
+        "/admin/authgear_django/authgearlogin/",
+        f"/admin/authgear_django/authgearlogin/{login.pk}/change/",
+        f"/admin/auth/user/{account.user_id}/change/",
+    ]
+    secrets = secrets_in(fake_authgear)
+    assert len(secrets) > 6
+    for page in pages:
+        response = admin_client.get(page)
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        for secret in secrets:
+            assert secret not in html, page
+    listing = admin_client.get("/admin/authgear_django/authgearaccount/").content.decode()
+    assert account.sub in listing and "jane@example.com" in listing
+    assert ">2<" in listing  # two active logins
+    user_page = admin_client.get(f"/admin/auth/user/{account.user_id}/change/").content.decode()
+    assert account.sub in user_page and "Logins and unlinking" in user_page
+
+
+def test_revoke_selected_logins_revokes_at_authgear_and_ends_the_session(
+    two_devices: tuple[LoginFlow, LoginFlow], admin_client: Client, fake_authgear: FakeAuthgear
+) -> None:
+    laptop, phone = two_devices
+    laptop_login = AuthgearLogin.objects.get(session_key=laptop.client.session.session_key)
+    response = admin_client.post(
+        "/admin/authgear_django/authgearlogin/",
+        {"action": "revoke_selected", "_selected_action": [str(laptop_login.pk)]},
+        follow=True,
+    )
+    assert b"Revoked 1 login(s) at Authgear" in response.content
+    assert not AuthgearLogin.objects.filter(pk=laptop_login.pk).exists()
+    assert len(fake_authgear.live_refresh_tokens()) == 1
+    assert laptop.client.get("/private/").status_code == 302  # logged out at its next request
+    assert phone.client.get("/private/").status_code == 200
+
+
+def test_deleting_a_login_on_the_account_page_revokes_it(
+    two_devices: tuple[LoginFlow, LoginFlow], admin_client: Client, fake_authgear: FakeAuthgear
+) -> None:
+    account = AuthgearAccount.objects.get()
+    logins = list(account.logins.order_by("created_at"))
+    page = f"/admin/authgear_django/authgearaccount/{account.pk}/change/"
+    data = {
+        "logins-TOTAL_FORMS": "2",
+        "logins-INITIAL_FORMS": "2",
+        "logins-MIN_NUM_FORMS": "0",
+        "logins-MAX_NUM_FORMS": "1000",
+        "logins-0-id": str(logins[0].pk),
+        "logins-0-account": str(account.pk),
+        "logins-0-DELETE": "on",
+        "logins-1-id": str(logins[1].pk),
+        "logins-1-account": str(account.pk),
+    }
+    response = admin_client.post(page, data)
+    assert response.status_code == 302, response.content[:2000]
+    assert list(account.logins.all()) == [logins[1]]
+    assert len(fake_authgear.live_refresh_tokens()) == 1
+
+
+def test_unlink_revokes_everything_and_keeps_the_user(
+    two_devices: tuple[LoginFlow, LoginFlow], admin_client: Client, fake_authgear: FakeAuthgear
+) -> None:
+    laptop, phone = two_devices
+    account = AuthgearAccount.objects.get()
+    admin_client.post(
+        "/admin/authgear_django/authgearaccount/",
+        {"action": "unlink_accounts", "_selected_action": [str(account.pk)]},
+    )
+    assert AuthgearAccount.objects.count() == 0 and AuthgearLogin.objects.count() == 0
+    assert User.objects.filter(pk=account.user_id).exists()
+    assert fake_authgear.live_refresh_tokens() == []
+    assert laptop.client.get("/private/").status_code == 302
+    assert phone.client.get("/private/").status_code == 302
+
+
+def test_staff_without_delete_permission_cannot_revoke(
+    two_devices: Any, fake_authgear: FakeAuthgear
+) -> None:
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_authgearlogin", "view_authgearaccount"])
+    )
+    client = Client()
+    client.login(username="viewer", password="pw")
+    assert client.get("/admin/authgear_django/authgearlogin/").status_code == 200
+    login = AuthgearLogin.objects.first()
+    assert login is not None
+    client.post(
+        "/admin/authgear_django/authgearlogin/",
+        {"action": "revoke_selected", "_selected_action": [str(login.pk)]},
+    )
+    assert AuthgearLogin.objects.count() == 2
+    assert len(fake_authgear.live_refresh_tokens()) == 2
+
+
+def test_admin_actions_need_the_csrf_token(two_devices: Any, fake_authgear: FakeAuthgear) -> None:
+    User.objects.create_superuser("root", "root@example.com", "pw")
+    client = Client(enforce_csrf_checks=True)
+    client.login(username="root", password="pw")
+    login = AuthgearLogin.objects.first()
+    assert login is not None
+    response = client.post(
+        "/admin/authgear_django/authgearlogin/",
+        {"action": "revoke_selected", "_selected_action": [str(login.pk)]},
+    )
+    assert response.status_code == 403
+    assert AuthgearLogin.objects.count() == 2
