@@ -173,6 +173,27 @@ class AuthgearSettings:
         return None if value is None else [str(role) for role in value]
 
     @property
+    def AUTHGEAR_WEBHOOK_SECRET(self) -> str | None:
+        """The webhook signing secret (portal: Advanced → Hooks); ``None`` turns the endpoint off."""
+        value = self._get("AUTHGEAR_WEBHOOK_SECRET", None)
+        return str(value) if value else None
+
+    @property
+    def AUTHGEAR_WEBHOOK_MAX_BODY_SIZE(self) -> int:
+        """Largest webhook body accepted, in bytes (larger: 413)."""
+        return int(self._get("AUTHGEAR_WEBHOOK_MAX_BODY_SIZE", 1_048_576))
+
+    @property
+    def AUTHGEAR_WEBHOOK_DELETED_USERS(self) -> str:
+        """What ``user.deleted`` / ``user.anonymized`` do here: ``"deactivate"`` or ``"delete"``."""
+        value = str(self._get("AUTHGEAR_WEBHOOK_DELETED_USERS", "deactivate"))
+        if value not in ("deactivate", "delete"):
+            raise ImproperlyConfigured(
+                'AUTHGEAR_WEBHOOK_DELETED_USERS is "deactivate" or "delete".'
+            )
+        return value
+
+    @property
     def AUTHGEAR_TOKEN_ENCRYPTION_KEYS(self) -> list[str]:
         """Secrets the stored tokens are encrypted with; the first encrypts, all decrypt.
 

@@ -129,3 +129,20 @@ class AuthgearLogin(models.Model):
             auth_time = id_token_claims.get("auth_time")
             if isinstance(auth_time, (int, float)) and not isinstance(auth_time, bool):
                 self.auth_time = datetime.fromtimestamp(auth_time, tz=dt_timezone.utc)
+
+
+class AuthgearWebhookEvent(models.Model):
+    """Webhook deliveries already handled, by Authgear event id: a redelivery is a no-op."""
+
+    event_id = models.CharField("event id", max_length=100, unique=True)
+    event_type = models.CharField("type", max_length=100)
+    sub = models.CharField("Authgear user ID (sub)", max_length=255, blank=True, db_index=True)
+    received_at = models.DateTimeField("received at", auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "Authgear webhook event"
+        verbose_name_plural = "Authgear webhook events"
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"

@@ -21,3 +21,8 @@ refresh_failed = Signal()
 # kwargs: login (AuthgearLogin, already deleted), reason (str: "logout", "replaced", ...),
 #         revoked (bool: Authgear confirmed the revocation).
 login_revoked = Signal()
+
+# A verified Authgear webhook event arrived (sent once per event id, after the built-in handling).
+# kwargs: event_type (str, e.g. "user.disabled"), event (dict: the whole delivery: id, seq,
+#         type, payload, context), user (the linked Django user, or None), request.
+webhook_received = Signal()

@@ -1,0 +1,1 @@
+"""The ``authgear_*`` management commands."""
