@@ -174,7 +174,7 @@ class AuthgearSettings:
 
     @property
     def AUTHGEAR_WEBHOOK_SECRET(self) -> str | None:
-        """The webhook signing secret (portal: Advanced → Hooks); ``None`` turns the endpoint off."""
+        """The webhook signing secret (portal: Advanced → Hooks); ``None``: endpoint off."""
         value = self._get("AUTHGEAR_WEBHOOK_SECRET", None)
         return str(value) if value else None
 
