@@ -38,9 +38,18 @@ class LoginAttempt:
     redirect_uri: str
     next_url: str | None
     created_at: float
+    max_age: int | None = None  # reauthentication: the new auth_time must be this recent
+    expected_sub: str | None = None  # reauthentication: the same Authgear user must sign in
 
     @classmethod
-    def start(cls, *, redirect_uri: str, next_url: str | None) -> LoginAttempt:
+    def start(
+        cls,
+        *,
+        redirect_uri: str,
+        next_url: str | None,
+        max_age: int | None = None,
+        expected_sub: str | None = None,
+    ) -> LoginAttempt:
         return cls(
             state=secrets.token_urlsafe(32),
             nonce=secrets.token_urlsafe(32),
@@ -48,6 +57,8 @@ class LoginAttempt:
             redirect_uri=redirect_uri,
             next_url=next_url,
             created_at=time.time(),
+            max_age=max_age,
+            expected_sub=expected_sub,
         )
 
     @property
@@ -74,6 +85,8 @@ class LoginAttempt:
             return None
         if not isinstance(data.get("next_url"), (str, type(None))):
             return None
+        if not isinstance(data.get("max_age"), (int, type(None))):
+            return None
         try:
             return cls(**data)
         except TypeError:
@@ -93,6 +106,8 @@ class LoginAttempt:
             "code_challenge_method": "S256",
         }
         params.update(options)
+        if self.max_age is not None:
+            params["max_age"] = str(self.max_age)
         return params
 
 

@@ -278,7 +278,9 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         created = False
         account = AuthgearAccount.objects.select_related("user").filter(sub=sub).first()
         if account is None:
-            account, created = self._link_new_account(claims)
+            account, created = self.link_new_account(
+                claims, allow_create=conf.AUTHGEAR_CREATE_USERS
+            )
         user = self.update_user(account.user, claims)
         account.email = str(claims.get("email") or "")[:254]
         account.claims = userinfo
@@ -294,16 +296,22 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         )
         return user, result
 
-    def _link_new_account(self, claims: dict[str, Any]) -> tuple[AuthgearAccount, bool]:
+    def link_new_account(
+        self, claims: dict[str, Any], *, allow_create: bool
+    ) -> tuple[AuthgearAccount, bool]:
+        """Link a first-seen ``sub``: by verified email if allowed, else a new user if allowed.
+
+        Safe against two first logins of the same user at once (the unique ``sub`` decides).
+        """
         sub = claims["sub"]
         try:
             with transaction.atomic():
                 user = self.link_user_by_email(claims)
                 created = False
                 if user is None:
-                    if not conf.AUTHGEAR_CREATE_USERS:
+                    if not allow_create:
                         raise AccountError(
-                            f"no user linked to sub {sub} and AUTHGEAR_CREATE_USERS is off",
+                            f"no user linked to sub {sub} and user creation is off",
                             user_message="There is no account on this site for your Authgear "
                             "user. Please ask the site's administrators for access.",
                         )

@@ -173,6 +173,27 @@ class AuthgearSettings:
         return None if value is None else [str(role) for role in value]
 
     @property
+    def AUTHGEAR_API_AUDIENCE(self) -> str:
+        """The ``aud`` API access tokens must carry; Authgear puts the project origin there."""
+        value = self._get("AUTHGEAR_API_AUDIENCE", None)
+        return str(value) if value else self.AUTHGEAR_ENDPOINT
+
+    @property
+    def AUTHGEAR_API_CREATE_USERS(self) -> bool:
+        """Create a Django user for a valid access token of an Authgear user never seen here."""
+        return bool(self._get("AUTHGEAR_API_CREATE_USERS", False))
+
+    @property
+    def AUTHGEAR_API_OPAQUE_TOKENS(self) -> bool:
+        """Accept opaque (non-JWT) access tokens by asking Authgear's userinfo endpoint."""
+        return bool(self._get("AUTHGEAR_API_OPAQUE_TOKENS", False))
+
+    @property
+    def AUTHGEAR_API_USERINFO_CACHE_TTL(self) -> int:
+        """Seconds an opaque token's userinfo answer is reused (per token, in the cache)."""
+        return max(0, int(self._get("AUTHGEAR_API_USERINFO_CACHE_TTL", 60)))
+
+    @property
     def AUTHGEAR_WEBHOOK_SECRET(self) -> str | None:
         """The webhook signing secret (portal: Advanced → Hooks); ``None``: endpoint off."""
         value = self._get("AUTHGEAR_WEBHOOK_SECRET", None)

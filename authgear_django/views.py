@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,6 +34,7 @@ from authgear_django.backends import LoginResult
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
 from authgear_django.exceptions import (
+    AccountError,
     AuthgearError,
     AuthorizationDenied,
     LoginAttemptError,
@@ -56,6 +58,13 @@ logger = logging.getLogger("authgear_django")
 security_logger = logging.getLogger("django.security.authgear_django")
 
 MAX_PARAMETER_LENGTH = 4096
+
+
+class ReauthenticationFailed(AccountError):
+    """The reauthentication did not prove a fresh sign-in by the same user."""
+
+    title = "We could not confirm it's you"
+    user_message = "This page needs you to sign in again as the same user. Please try again."
 
 
 class ConfigurationError(AuthgearError):
@@ -92,9 +101,13 @@ def login_url(next_url: str | None = None, **options: str) -> str:
 
 
 def error_response(
-    request: HttpRequest, error: AuthgearError, *, next_url: str | None = None
+    request: HttpRequest,
+    error: AuthgearError,
+    *,
+    next_url: str | None = None,
+    status: int | None = None,
 ) -> HttpResponse:
-    """Render the error page for ``error`` with its status and a link to try again."""
+    """Render the error page for ``error`` with its status (or ``status``) and a "try again"."""
     if isinstance(error, (LoginAttemptError,)):
         security_logger.warning("authgear_django: %s: %s", type(error).__name__, error)
     elif isinstance(error, ProviderError):
@@ -103,13 +116,14 @@ def error_response(
         logger.info("authgear_django: Authgear answered %s", error)
     else:
         security_logger.warning("authgear_django: %s: %s", type(error).__name__, error)
+    status = status or error.http_status
     context = {
         "title": error.title,
         "message": error.user_message,
         "try_again_url": login_url(next_url),
-        "status": error.http_status,
+        "status": status,
     }
-    response = render(request, "authgear_django/error.html", context, status=error.http_status)
+    response = render(request, "authgear_django/error.html", context, status=status)
     if isinstance(error, ProviderRateLimited) and error.retry_after:
         response["Retry-After"] = str(error.retry_after)
     return response
@@ -145,16 +159,43 @@ class AuthgearLoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
         next_url = safe_next_url(request, request.GET.get(self.redirect_field_name))
         try:
             options = self.get_extra_params(request)
-            client = get_client()
-            attempt = LoginAttempt.start(redirect_uri=callback_uri(request), next_url=next_url)
-            params = attempt.authorization_params(
-                client_id=client.client_id, scope=conf.AUTHGEAR_SCOPES, options=options
-            )
-            url = client.authorization_url(params)
         except AuthgearError as error:
             return error_response(request, error, next_url=next_url)
-        remember_attempt(request.session, attempt, limit=conf.AUTHGEAR_MAX_LOGIN_ATTEMPTS)
-        return HttpResponseRedirect(url)
+        return begin_login(request, next_url=next_url, options=options)
+
+
+def begin_login(
+    request: HttpRequest,
+    *,
+    next_url: str | None,
+    options: dict[str, str],
+    max_age: int | None = None,
+    id_token_hint: str | None = None,
+    expected_sub: str | None = None,
+) -> HttpResponse:
+    """Remember a new login attempt in the session and redirect to Authgear's authorize page.
+
+    ``max_age`` + ``id_token_hint`` + ``expected_sub`` make it a reauthentication: the callback
+    then accepts only the same user with a fresh ``auth_time``.
+    """
+    try:
+        client = get_client()
+        attempt = LoginAttempt.start(
+            redirect_uri=callback_uri(request),
+            next_url=next_url,
+            max_age=max_age,
+            expected_sub=expected_sub,
+        )
+        params = attempt.authorization_params(
+            client_id=client.client_id, scope=conf.AUTHGEAR_SCOPES, options=options
+        )
+        if id_token_hint:
+            params["id_token_hint"] = id_token_hint
+        url = client.authorization_url(params)
+    except AuthgearError as error:
+        return error_response(request, error, next_url=next_url)
+    remember_attempt(request.session, attempt, limit=conf.AUTHGEAR_MAX_LOGIN_ATTEMPTS)
+    return HttpResponseRedirect(url)
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -201,9 +242,22 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
                 "authenticate() returned None: is authgear_django.backends.AuthgearBackend "
                 "in AUTHENTICATION_BACKENDS?"
             )
+        if attempt.max_age is not None or attempt.expected_sub is not None:
+            self._check_reauthentication(attempt, getattr(user, "authgear_login_result"))  # noqa: B009
         self.user = user
         self.attempt = attempt
         return self.login_success()
+
+    def _check_reauthentication(self, attempt: LoginAttempt, result: LoginResult) -> None:
+        claims = result.id_token_claims
+        if attempt.expected_sub is not None and claims.get("sub") != attempt.expected_sub:
+            raise ReauthenticationFailed("another Authgear user signed in during reauthentication")
+        if attempt.max_age is not None:
+            auth_time = claims.get("auth_time")
+            if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
+                raise ReauthenticationFailed("the ID token has no auth_time")
+            if time.time() - auth_time > attempt.max_age + conf.AUTHGEAR_CLOCK_LEEWAY:
+                raise ReauthenticationFailed("auth_time is older than the requested max_age")
 
     def login_success(self) -> HttpResponse:
         request = self.request

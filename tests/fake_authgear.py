@@ -381,6 +381,40 @@ class FakeAuthgear:
             headers=header,
         )
 
+    def jwt_access_token(
+        self,
+        user: FakeUser,
+        *,
+        scope: str = "openid offline_access",
+        lifetime: int = 1800,
+        **overrides: Any,
+    ) -> str:
+        """An access token as Authgear signs it with "Issue JWT as access token" on."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": [self.endpoint],
+            "sub": user.sub,
+            "iat": now,
+            "exp": now + lifetime,
+            "auth_time": now,
+            "client_id": self.client_id,
+            "scope": scope,
+            "jti": hashlib.sha256(secrets.token_bytes(16)).hexdigest(),
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "https://authgear.com/claims/user/roles": list(user.roles),
+        }
+        header: dict[str, Any] = {"kid": self.kid, "typ": "at+jwt"}
+        for name, value in overrides.items():
+            if name.startswith("header_"):
+                header[name[7:]] = value
+            elif value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        return self.sign(claims, header=header)
+
     def _userinfo(self, request: Any) -> Any:
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else ""

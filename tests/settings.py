@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "authgear_django",
+    "rest_framework",
 ]
 
 MIDDLEWARE = [

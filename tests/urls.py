@@ -3,8 +3,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
+
+from authgear_django.bearer import bearer_token_required
+from authgear_django.decorators import reauthentication_required
 
 
 def public(request: HttpRequest) -> HttpResponse:
@@ -36,7 +39,29 @@ def api_call(request: HttpRequest) -> HttpResponse:
     return HttpResponse(response.text, status=response.status_code)
 
 
+@bearer_token_required
+def api_me(request: HttpRequest) -> HttpResponse:
+    token = request.authgear_token  # type: ignore[attr-defined]
+    return JsonResponse(
+        {"sub": token.sub, "username": request.user.get_username(), "scopes": sorted(token.scopes)}
+    )
+
+
+@bearer_token_required(scopes=["orders:read"])
+def api_orders(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"orders": []})
+
+
+@reauthentication_required(max_age=300)
+def sensitive(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(f"sensitive for {request.user.get_username()}")
+
+
 urlpatterns = [
+    path("api/me/", api_me),
+    path("api/orders/", api_orders),
+    path("sensitive/", sensitive),
+    path("drf/", include("tests.drf_urls")),
     path("async-private/", async_private),
     path("api-call/", login_required(api_call)),
     path("", public, name="home"),
