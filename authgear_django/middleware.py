@@ -20,7 +20,7 @@ from django.contrib import auth, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 
-from authgear_django.exceptions import ProviderError, ProviderRateLimited
+from authgear_django.exceptions import ProviderError, ProviderRateLimited, ProviderUnreachable
 from authgear_django.refresh import Outcome, refresh_due_in_session, refresh_session_login
 from authgear_django.store import SESSION_LOGIN_KEY, forget_login
 from authgear_django.views import error_response, login_url
@@ -113,9 +113,11 @@ class TokenRefreshMiddleware:
     def unavailable_response(
         self, request: HttpRequest, error: ProviderError | Exception | None
     ) -> HttpResponse:
-        provider_error = (
-            error if isinstance(error, ProviderError) else ProviderError("refresh deferred")
-        )
+        """503: the login is fine but Authgear can't refresh it now (nothing was deleted)."""
+        if isinstance(error, ProviderError):
+            provider_error = error
+        else:  # retry interval not over yet: the last attempt found Authgear unreachable
+            provider_error = ProviderUnreachable("refresh deferred until the retry interval")
         if wants_json(request):
             response: HttpResponse = JsonResponse(
                 {
@@ -125,8 +127,9 @@ class TokenRefreshMiddleware:
                 status=503,
             )
         else:
-            response = error_response(request, provider_error, next_url=request.get_full_path())
-            response.status_code = 503
+            response = error_response(
+                request, provider_error, next_url=request.get_full_path(), status=503
+            )
         retry_after = (
             provider_error.retry_after if isinstance(provider_error, ProviderRateLimited) else None
         )

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from authgear_django.conf import conf
@@ -68,6 +70,14 @@ class RefreshResult:
         return self.outcome in (Outcome.FRESH, Outcome.REFRESHED, Outcome.DEFERRED)
 
 
+_PROCESS_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _process_lock(login_id: str) -> threading.Lock:
+    """One of a fixed set of locks, chosen by login: bounded memory, rare false sharing."""
+    return _PROCESS_LOCKS[zlib.crc32(login_id.encode()) % len(_PROCESS_LOCKS)]
+
+
 def refresh_session_login(
     session: SessionBase, *, force: bool = False, rejected_access_token: str | None = None
 ) -> RefreshResult:
@@ -85,19 +95,25 @@ def refresh_session_login(
     if not force and isinstance(retry_at, (int, float)) and now < retry_at:
         return _unavailable_result(session, now, error=None)
 
-    with transaction.atomic():
-        try:
-            login = (
-                AuthgearLogin.objects.select_for_update()
-                .select_related("account__user")
-                .get(pk=login_id)
-            )
-        except (AuthgearLogin.DoesNotExist, ValueError, ValidationError):
-            return RefreshResult(Outcome.ENDED)  # revoked meanwhile, or a tampered session
-        if not _needs_refresh(login, now, force=force, rejected=rejected_access_token):
-            bind_session(session, login)
-            return RefreshResult(Outcome.FRESH, login=login)
-        result = _refresh_locked(login)
+    try:
+        # The process lock makes threads of one worker queue without touching the database
+        # (and is the only lock SQLite has); the row lock does the same across workers.
+        with _process_lock(login_id), transaction.atomic():
+            try:
+                login = (
+                    AuthgearLogin.objects.select_for_update()
+                    .select_related("account__user")
+                    .get(pk=login_id)
+                )
+            except (AuthgearLogin.DoesNotExist, ValueError, ValidationError):
+                return RefreshResult(Outcome.ENDED)  # revoked meanwhile, or a tampered session
+            if not _needs_refresh(login, now, force=force, rejected=rejected_access_token):
+                bind_session(session, login)
+                return RefreshResult(Outcome.FRESH, login=login)
+            result = _refresh_locked(login)
+    except OperationalError as exc:  # e.g. SQLite's "database is locked": try again later
+        logger.error("authgear_django: refresh of login %s hit a database error: %s", login_id, exc)
+        return _unavailable_result(session, now, error=None)
 
     if result.outcome is Outcome.REFRESHED:
         bind_session(session, login)
