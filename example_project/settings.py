@@ -6,6 +6,7 @@ Configuration comes from environment variables named as in Authgear's guide (and
 - ``AUTHGEAR_ENDPOINT``, ``AUTHGEAR_CLIENT_ID``, ``AUTHGEAR_CLIENT_SECRET`` (required)
 - ``AUTHGEAR_REDIRECT_URL`` (optional; default built from the request: ``/auth/callback/``)
 - ``AUTHGEAR_POST_LOGOUT_REDIRECT_URL`` (optional; default ``<site>/``)
+- ``AUTHGEAR_WEBHOOK_SECRET`` (optional; turns on the webhook endpoint ``/auth/webhook/``)
 - ``DATABASE_URL`` (optional; SQLite by default), ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -83,8 +86,13 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("EXAMPLE_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # runserver is threaded: let writers wait for each other instead of failing
+            "OPTIONS": {"timeout": 20},
         }
     }
+    if django.VERSION >= (5, 1):
+        # take the write lock when a transaction starts, so a refresh never fails half-way
+        DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if os.environ.get("REDIS_URL"):
@@ -112,6 +120,7 @@ AUTHGEAR_CLIENT_ID = os.environ.get("AUTHGEAR_CLIENT_ID", "")
 AUTHGEAR_CLIENT_SECRET = os.environ.get("AUTHGEAR_CLIENT_SECRET", "")
 AUTHGEAR_REDIRECT_URI = os.environ.get("AUTHGEAR_REDIRECT_URL") or None
 AUTHGEAR_POST_LOGOUT_REDIRECT_URI = os.environ.get("AUTHGEAR_POST_LOGOUT_REDIRECT_URL") or None
+AUTHGEAR_WEBHOOK_SECRET = os.environ.get("AUTHGEAR_WEBHOOK_SECRET") or None
 
 LOGGING = {
     "version": 1,

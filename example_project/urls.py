@@ -10,6 +10,8 @@ urlpatterns = [
     path("welcome/", views.welcome, name="welcome"),
     path("private/", views.private, name="private"),
     path("call-api/", views.call_api, name="call_api"),
+    path("api/me/", views.api_me, name="api_me"),
+    path("sensitive/", views.sensitive, name="sensitive"),
     path("auth/", include("authgear_django.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -16,6 +16,7 @@ Environment variables (all optional):
 - ``LOCAL_OP_SECRET_KEY``: Django SECRET_KEY (default: a fixed, public development key).
 - ``LOCAL_OP_DEBUG``: ``0`` turns DEBUG off (default on).
 - ``LOCAL_OP_REDIRECT_URIS``, ``LOCAL_OP_POST_LOGOUT_REDIRECT_URIS``: read by ``seed_demo``.
+- ``LOCAL_OP_TEST_HOOKS``: ``1`` serves the test-only ``/_test/stats`` counters (testhooks.py).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ LOCAL_OP_KEY_FILE = Path(
 )
 LOCAL_OP_ACCESS_TOKEN_LIFETIME = _env_int("LOCAL_OP_ACCESS_TOKEN_LIFETIME", 3600)
 LOCAL_OP_REQUIRE_PKCE = _env_flag("LOCAL_OP_REQUIRE_PKCE", False)
+LOCAL_OP_TEST_HOOKS = _env_flag("LOCAL_OP_TEST_HOOKS", False)
 
 SECRET_KEY = (
     os.environ.get("LOCAL_OP_SECRET_KEY") or "local-op-insecure-development-key-do-not-deploy"

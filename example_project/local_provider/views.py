@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from jwcrypto import jwt as jwcrypto_jwt
 from jwcrypto.common import JWException
@@ -160,9 +163,70 @@ def _max_age_exceeded(request: HttpRequest) -> bool:
 
 
 class LoginView(auth_views.LoginView):
-    """``/login``: email + password; a wrong password re-renders the form with an error."""
+    """``/login``: email + password; a wrong password re-renders the form with an error.
+
+    When the login was started by ``/oauth2/authorize`` (``next`` is that request), the page
+    also has a **Cancel** link to :func:`cancel_login`.
+    """
 
     template_name = "local_provider/login.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        next_url = self.get_redirect_url()
+        if next_url and cancel_redirect_url(self.request, next_url):
+            context["cancel_url"] = f"{reverse('login_cancel')}?{urlencode({'next': next_url})}"
+        return context
+
+
+CANCEL_DESCRIPTION = "the user cancelled the authentication"
+
+
+def cancel_redirect_url(request: HttpRequest, next_url: str) -> str | None:
+    """Where Cancel sends the browser for a login that ``next_url`` would resume, or None.
+
+    Only when ``next_url`` is an ``/oauth2/authorize`` request on this provider whose
+    ``redirect_uri`` is registered for its ``client_id`` (DOT's own check, the one the
+    authorization endpoint applies): then that ``redirect_uri`` with
+    ``error=access_denied``, ``error_description`` and the request's ``state``, in the query
+    (or the fragment with ``response_mode=fragment``), as Authgear does when the user
+    cancels. Anything else (another path, an unknown client, an unregistered or missing
+    ``redirect_uri``, another host) gives None, so Cancel is never an open redirect.
+    """
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return None
+    parts = urlsplit(next_url)
+    if parts.path != reverse("oauth2_provider:authorize"):
+        return None
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    client_id = params.get("client_id", "")
+    redirect_uri = params.get("redirect_uri", "")
+    if not client_id or not redirect_uri:
+        return None
+    application = get_application_model().objects.filter(client_id=client_id).first()
+    if application is None or not application.redirect_uri_allowed(redirect_uri):
+        return None
+    answer = {"error": "access_denied", "error_description": CANCEL_DESCRIPTION}
+    if params.get("state"):
+        answer["state"] = params["state"]
+    target = urlsplit(redirect_uri)
+    if params.get("response_mode") == "fragment":
+        return urlunsplit(target._replace(fragment=urlencode(answer)))
+    query = "&".join(part for part in (target.query, urlencode(answer)) if part)
+    return urlunsplit(target._replace(query=query))
+
+
+def cancel_login(request: HttpRequest) -> HttpResponse:
+    """``/login/cancel?next=<authorize request>``: the login page's Cancel link.
+
+    Sends the browser back to the client with ``error=access_denied`` (see
+    :func:`cancel_redirect_url`); without a valid authorization request to cancel, it goes to
+    the provider's home page instead.
+    """
+    target = cancel_redirect_url(request, request.GET.get("next", ""))
+    return HttpResponseRedirect(target or reverse("home"))
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -6,10 +6,12 @@ import json
 
 import requests
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from authgear_django.api import authgear_session
+from authgear_django.bearer import bearer_token_required
+from authgear_django.decorators import reauthentication_required
 from authgear_django.exceptions import AuthgearError
 from authgear_django.models import AuthgearAccount
 from authgear_django.provider import get_client
@@ -56,3 +58,22 @@ def call_api(request: HttpRequest) -> HttpResponse:
     except ValueError:
         context["body"] = response.text[:2000]
     return render(request, "example/call_api.html", context)
+
+
+@bearer_token_required
+def api_me(request: HttpRequest) -> HttpResponse:
+    """An API endpoint for other apps: who does this Authgear access token belong to?"""
+    token = request.authgear_token  # type: ignore[attr-defined]
+    return JsonResponse(
+        {
+            "sub": token.sub,
+            "email": token.claims.get("email") or getattr(request.user, "email", ""),
+            "scopes": sorted(token.scopes),
+        }
+    )
+
+
+@reauthentication_required(max_age=60)
+def sensitive(request: HttpRequest) -> HttpResponse:
+    """A page for sensitive actions: only with an Authgear sign-in from the last minute."""
+    return render(request, "example/sensitive.html")
