@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from authgear_django.views import AuthgearCallbackView, AuthgearLoginView, AuthgearLogoutView
+from authgear_django.webhooks import AuthgearWebhookView
 
 app_name = "authgear_django"
 
@@ -18,4 +19,5 @@ urlpatterns = [
         AuthgearLogoutView.as_view(everywhere=True),
         name="logout_everywhere",
     ),
+    path("webhook/", AuthgearWebhookView.as_view(), name="webhook"),
 ]
