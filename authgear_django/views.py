@@ -79,10 +79,16 @@ class ConfigurationError(AuthgearError):
 
 def safe_next_url(request: HttpRequest, url: str | None) -> str | None:
     """``url`` if it stays on this site (or an allowed host), else ``None``."""
-    if not url or len(url) > MAX_PARAMETER_LENGTH:
+    if not url:
+        return None
+    if len(url) > MAX_PARAMETER_LENGTH:
+        security_logger.warning("authgear_django: refused an oversized next URL")
         return None
     allowed_hosts = {request.get_host(), *conf.AUTHGEAR_REDIRECT_ALLOWED_HOSTS}
-    if url_has_allowed_host_and_scheme(
+    # Only an absolute path or an absolute http(s) URL: a relative path would resolve against
+    # the callback URL, which is never what the link meant.
+    looks_right = url.startswith("/") or url.lower().startswith(("http://", "https://"))
+    if looks_right and url_has_allowed_host_and_scheme(
         url, allowed_hosts=allowed_hosts, require_https=request.is_secure()
     ):
         return url

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +10,47 @@ from django.core.cache import cache
 from django.test import Client
 
 from tests.fake_authgear import FakeAuthgear, FakeUser
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any test after which a log record or a received page contains a secret."""
+    from django.test.client import AsyncClient, Client
+
+    from tests import leak_guard
+
+    leak_guard.SECRETS.clear()
+    handler = leak_guard.RecordingHandler()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    pages: list[str] = []
+
+    def recording(original: Any) -> Any:
+        def request(self: Any, **request: Any) -> Any:
+            response = original(self, **request)
+            if not getattr(response, "streaming", False):
+                pages.append(response.content.decode("utf-8", "replace"))
+            return response
+
+        return request
+
+    def recording_async(original: Any) -> Any:
+        async def request(self: Any, **request: Any) -> Any:
+            response = await original(self, **request)
+            if not getattr(response, "streaming", False):
+                pages.append(response.content.decode("utf-8", "replace"))
+            return response
+
+        return request
+
+    monkeypatch.setattr(Client, "request", recording(Client.request))
+    monkeypatch.setattr(AsyncClient, "request", recording_async(AsyncClient.request))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    found = leak_guard.leaks(handler.texts + pages)
+    assert not found, f"secrets leaked into logs or pages: {found}"
 
 
 @pytest.fixture(autouse=True)

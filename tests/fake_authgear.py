@@ -27,6 +27,8 @@ import responses
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from tests import leak_guard
+
 ENDPOINT = "https://authgear.test"
 CLIENT_ID = "a1b2c3d4e5f60718"
 CLIENT_SECRET = "test-client-secret-0123456789abcdef"
@@ -96,6 +98,7 @@ class FakeAuthgear:
         self.endpoint = endpoint
         self.client_id = CLIENT_ID
         self.client_secret = CLIENT_SECRET
+        leak_guard.register(CLIENT_SECRET)
         self.kid = "key-" + uuid.uuid4().hex[:8]
         self.signing_key = rsa_key()
         self.published_keys: list[dict[str, Any]] = [public_jwk(self.signing_key, self.kid)]
@@ -205,6 +208,7 @@ class FakeAuthgear:
         if "login_hint" in params:
             assert params["login_hint"].startswith("https://authgear.com/login_hint?")
         code = secrets.token_urlsafe(24)
+        leak_guard.register(code)
         self.codes[code] = {
             "params": params,
             "user": user,
@@ -259,6 +263,7 @@ class FakeAuthgear:
 
     def _token(self, request: Any) -> Any:
         form = {k: v[0] for k, v in parse_qs(request.body).items()}
+        leak_guard.register(form.get("code_verifier"), form.get("code"), form.get("refresh_token"))
         if form.get("client_id") != self.client_id:
             return _json(400, {"error": "invalid_client", "error_description": "invalid client ID"})
         if form.get("grant_type") == "authorization_code":
@@ -337,6 +342,7 @@ class FakeAuthgear:
         }
         if with_refresh and "offline_access" in grant.scope.split():
             body["refresh_token"] = f"{grant.grant_id}.{grant.refresh_secret}"
+        leak_guard.register(body["access_token"], body["id_token"], body.get("refresh_token"))
         return body
 
     def id_token(self, grant: Grant, *, nonce: str | None) -> str:

@@ -36,3 +36,16 @@ def test_readme_starts_with_the_demo_and_test_commands() -> None:
     ]
     for script in ("scripts/demo", "scripts/test"):
         assert (ROOT / script).exists()
+
+
+def test_fault_table_matches_the_fault_tests() -> None:
+    from tests.test_provider_faults import EXPECTED, FAULTS
+
+    section = README.split("### When Authgear fails", 1)[1]
+    table = section[section.index("| Call") :].split("\n\n", 1)[0]
+    rows = table.splitlines()[2:]
+    calls = ["discovery", "jwks", "token", "userinfo", "revoke", "refresh"]
+    assert len(rows) == len(calls)
+    for call, row in zip(calls, rows, strict=True):
+        cells = [cell.strip() for cell in row.strip("|").split("|")][1:]
+        assert cells == [EXPECTED[call][fault] for fault in FAULTS], call
