@@ -107,6 +107,11 @@ def refresh_session_login(
                 )
             except (AuthgearLogin.DoesNotExist, ValueError, ValidationError):
                 return RefreshResult(Outcome.ENDED)  # revoked meanwhile, or a tampered session
+            if session.session_key and login.session_key != session.session_key:
+                # Django cycled the session key (e.g. update_session_auth_hash): follow it, so
+                # that ending this login (revoke, cleanup) ends the right session.
+                AuthgearLogin.objects.filter(pk=login.pk).update(session_key=session.session_key)
+                login.session_key = session.session_key
             if not _needs_refresh(login, now, force=force, rejected=rejected_access_token):
                 bind_session(session, login)
                 return RefreshResult(Outcome.FRESH, login=login)

@@ -283,3 +283,14 @@ def test_logout_everywhere_ends_every_device(
     assert fake_authgear.live_refresh_tokens() == []
     assert laptop.client.get("/private/").status_code == 302
     assert phone.client.get("/private/").status_code == 302
+
+
+def test_the_login_follows_a_cycled_session_key(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    logged_in.client.get("/cycle-session/")
+    new_key = logged_in.client.session.session_key
+    assert AuthgearLogin.objects.get().session_key != new_key
+    clock.shift(1800)
+    assert logged_in.client.get("/private/").status_code == 200
+    assert AuthgearLogin.objects.get().session_key == new_key

@@ -57,7 +57,14 @@ def sensitive(request: HttpRequest) -> HttpResponse:
     return HttpResponse(f"sensitive for {request.user.get_username()}")
 
 
+def cycle_session(request: HttpRequest) -> HttpResponse:
+    """What update_session_auth_hash does to the session: a new key, same data."""
+    request.session.cycle_key()
+    return HttpResponse("cycled")
+
+
 urlpatterns = [
+    path("cycle-session/", cycle_session),
     path("api/me/", api_me),
     path("api/orders/", api_orders),
     path("sensitive/", sensitive),
