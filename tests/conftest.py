@@ -60,6 +60,18 @@ def _clear_cache() -> Iterator[None]:
     cache.clear()
 
 
+CLOCK_START = 1_900_000_000  # a fixed instant, well clear of real time
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    """Frozen time (ours and the fake Authgear's); ``clock.shift(seconds)`` moves it."""
+    import time_machine
+
+    with time_machine.travel(CLOCK_START, tick=False) as traveller:
+        yield traveller
+
+
 @pytest.fixture
 def fake_authgear() -> Iterator[FakeAuthgear]:
     """Authgear faked at the HTTP boundary; any other outgoing request fails the test."""

@@ -412,13 +412,7 @@ class FakeAuthgear:
             "https://authgear.com/claims/user/roles": list(user.roles),
         }
         header: dict[str, Any] = {"kid": self.kid, "typ": "at+jwt"}
-        for name, value in overrides.items():
-            if name.startswith("header_"):
-                header[name[7:]] = value
-            elif value is None:
-                claims.pop(name, None)
-            else:
-                claims[name] = value
+        apply_changes(claims, header, overrides)
         return self.sign(claims, header=header)
 
     def _userinfo(self, request: Any) -> Any:
@@ -456,6 +450,18 @@ class FakeAuthgear:
 
     def live_refresh_tokens(self) -> list[str]:
         return [f"{g.grant_id}.{g.refresh_secret}" for g in self.grants.values() if not g.revoked]
+
+
+def apply_changes(claims: dict[str, Any], header: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Edit a token before signing: ``header_<name>`` sets a header field, ``None`` removes a
+    claim, anything else sets it."""
+    for name, value in changes.items():
+        if name.startswith("header_"):
+            header[name[7:]] = value
+        elif value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
 
 
 def _json(status: int, body: dict[str, Any]) -> Any:

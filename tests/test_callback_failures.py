@@ -21,6 +21,7 @@ from tests.fake_authgear import (
     READ_TIMEOUT,
     FakeAuthgear,
     FakeUser,
+    apply_changes,
     rsa_key,
 )
 
@@ -215,13 +216,7 @@ def test_discovery_with_another_issuer_is_refused(
 
 def tamper(**changes: Any) -> Callable[[dict[str, Any], dict[str, Any]], None]:
     def apply(claims: dict[str, Any], header: dict[str, Any]) -> None:
-        for name, value in changes.items():
-            if name.startswith("header_"):
-                header[name[7:]] = value
-            elif value is None:
-                claims.pop(name, None)
-            else:
-                claims[name] = value
+        apply_changes(claims, header, changes)
 
     return apply
 

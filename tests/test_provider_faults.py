@@ -7,11 +7,9 @@ connection refused, 5xx, 429 with Retry-After, malformed JSON, an HTML page.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import time_machine
 from django.core.cache import cache
 from django.test import Client
 
@@ -57,12 +55,6 @@ EXPECTED: dict[str, dict[str, str]] = {
     "refresh": dict.fromkeys(FAULTS, "stays logged in; 503 after expiry + grace"),
 }
 EXPECTED["revoke"]["bad-json"] = EXPECTED["revoke"]["html"] = "logged out (200 = revoked)"
-
-
-@pytest.fixture
-def clock() -> Iterator[Any]:
-    with time_machine.travel(1_900_000_000, tick=False) as traveller:
-        yield traveller
 
 
 def status_of(outcome: str) -> int:

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import time_machine
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from authgear_django.models import AuthgearLogin
-from tests.conftest import LoginFlow
+from tests.conftest import CLOCK_START, LoginFlow
 from tests.fake_authgear import FakeAuthgear, FakeUser
 
 pytestmark = pytest.mark.django_db
-START = 1_900_000_000
-
-
-@pytest.fixture
-def clock() -> Iterator[Any]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
+START = CLOCK_START
 
 
 @pytest.fixture

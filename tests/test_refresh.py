@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import responses
-import time_machine
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection, connections
@@ -22,17 +20,11 @@ from django.test.utils import CaptureQueriesContext
 from authgear_django.models import AuthgearLogin
 from authgear_django.signals import refresh_failed, tokens_refreshed
 from authgear_django.store import SESSION_LOGIN_KEY
-from tests.conftest import LoginFlow
+from tests.conftest import CLOCK_START, LoginFlow
 from tests.fake_authgear import CONNECTION_REFUSED, READ_TIMEOUT, FakeAuthgear, FakeUser
 
 pytestmark = pytest.mark.django_db
-START = 1_900_000_000.0
-
-
-@pytest.fixture
-def clock() -> Iterator[Any]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
+START = CLOCK_START
 
 
 @pytest.fixture

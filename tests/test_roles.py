@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
@@ -16,12 +14,6 @@ from tests.fake_authgear import FakeAuthgear, FakeUser
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
-
-
-@pytest.fixture
-def clock() -> Iterator[Any]:
-    with time_machine.travel(1_900_000_000, tick=False) as traveller:
-        yield traveller
 
 
 def groups_of(user: Any) -> list[str]:
