@@ -180,11 +180,6 @@ class AuthgearLoginAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = fields
     actions = ["revoke_selected"]
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # a bare delete would skip the revocation
-        return actions
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -195,6 +190,7 @@ class AuthgearLoginAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         revoke_logins([obj])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AuthgearLogin]) -> None:
+        # Django's "delete selected" action comes here too: deleting always revokes.
         revoke_logins(list(queryset.select_related("account")))
 
     @admin.action(

@@ -165,3 +165,16 @@ def test_admin_actions_need_the_csrf_token(two_devices: Any, fake_authgear: Fake
     )
     assert response.status_code == 403
     assert AuthgearLogin.objects.count() == 2
+
+
+def test_djangos_delete_selected_action_revokes_too(
+    two_devices: Any, admin_client: Client, fake_authgear: FakeAuthgear
+) -> None:
+    login = AuthgearLogin.objects.first()
+    assert login is not None
+    admin_client.post(
+        "/admin/authgear_django/authgearlogin/",
+        {"action": "delete_selected", "_selected_action": [str(login.pk)], "post": "yes"},
+    )
+    assert not AuthgearLogin.objects.filter(pk=login.pk).exists()
+    assert len(fake_authgear.live_refresh_tokens()) == 1
