@@ -133,7 +133,13 @@ def refresh_session_login(
         )
         return result
     # Authgear unavailable: keep everything, retry on a later request.
-    session[SESSION_REFRESH_RETRY_KEY] = now + conf.AUTHGEAR_REFRESH_RETRY_INTERVAL
+    # Wait before retrying, but never past the token's expiry: with short-lived tokens a single
+    # failed refresh must not leave the user on an expired token for a whole interval.
+    retry_at = now + conf.AUTHGEAR_REFRESH_RETRY_INTERVAL
+    expires_at = session_expires_at(session)
+    if expires_at is not None and expires_at > now:
+        retry_at = min(retry_at, expires_at)
+    session[SESSION_REFRESH_RETRY_KEY] = retry_at
     refresh_failed.send(sender=AuthgearLogin, login=login, error=result.error, fatal=False)
     return _unavailable_result(session, now, error=result.error, login=login)
 

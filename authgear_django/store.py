@@ -8,6 +8,7 @@ until the callback), the id of the :class:`AuthgearLogin` row and the access tok
 from __future__ import annotations
 
 import logging
+import math
 from importlib import import_module
 from typing import Any
 
@@ -137,7 +138,8 @@ def bind_session(session: SessionBase, login: AuthgearLogin) -> None:
     if login.encrypted_refresh_token and expires_at is not None:
         # whole seconds keep the session small (it is decoded on every request)
         expires = int(expires_at.timestamp())
-        refresh_at = int(expires - refresh_leeway(login.access_token_lifetime))
+        # rounded up: the session must not call a refresh due before the row would agree
+        refresh_at = math.ceil(expires - refresh_leeway(login.access_token_lifetime))
     session[SESSION_LOGIN_KEY] = [login.pk.hex, refresh_at, expires]
     session.pop(SESSION_REFRESH_RETRY_KEY, None)
 

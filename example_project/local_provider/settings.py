@@ -17,6 +17,8 @@ Environment variables (all optional):
 - ``LOCAL_OP_DEBUG``: ``0`` turns DEBUG off (default on).
 - ``LOCAL_OP_REDIRECT_URIS``, ``LOCAL_OP_POST_LOGOUT_REDIRECT_URIS``: read by ``seed_demo``.
 - ``LOCAL_OP_TEST_HOOKS``: ``1`` serves the test-only ``/_test/stats`` counters (testhooks.py).
+- ``LOCAL_OP_FAST_HASHES``: ``1`` hashes passwords and client secrets with Django's fast, insecure
+  MD5 hasher (load tests: PBKDF2 costs about 0.7 s of CPU per login and per token request).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import django
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -83,6 +87,7 @@ LOCAL_OP_KEY_FILE = Path(
 LOCAL_OP_ACCESS_TOKEN_LIFETIME = _env_int("LOCAL_OP_ACCESS_TOKEN_LIFETIME", 3600)
 LOCAL_OP_REQUIRE_PKCE = _env_flag("LOCAL_OP_REQUIRE_PKCE", False)
 LOCAL_OP_TEST_HOOKS = _env_flag("LOCAL_OP_TEST_HOOKS", False)
+LOCAL_OP_FAST_HASHES = _env_flag("LOCAL_OP_FAST_HASHES", False)
 
 SECRET_KEY = (
     os.environ.get("LOCAL_OP_SECRET_KEY") or "local-op-insecure-development-key-do-not-deploy"
@@ -130,11 +135,29 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": LOCAL_OP_DB,
+        # runserver is threaded: let writers wait for each other instead of failing
+        "OPTIONS": {"timeout": 20},
     }
 }
+if django.VERSION >= (5, 1):
+    # Take the write lock when a transaction starts. With SQLite's default (deferred), a
+    # token request that read and then writes fails at once with "database is locked" when
+    # another request writes meanwhile (seen as HTTP 500s on /oauth2/token under load).
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = ["example_project.local_provider.demo_op.backends.EmailBackend"]
+
+if LOCAL_OP_FAST_HASHES:
+    # DOT checks the hashed client secret on every token request (refresh included), and
+    # PBKDF2's cost is made for one login per user, not for a load test. Hashes made with
+    # the default hashers still verify; new ones (seed_demo, upgrades) use MD5.
+    from django.conf import global_settings
+
+    PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *global_settings.PASSWORD_HASHERS,
+    ]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

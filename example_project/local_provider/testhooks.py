@@ -67,7 +67,12 @@ class CountingTokenView(dot_views.TokenView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         grant_type = str(request.POST.get("grant_type", ""))[:64] or "(none)"
-        response: HttpResponse = super().post(request, *args, **kwargs)
+        try:
+            response: HttpResponse = super().post(request, *args, **kwargs)
+        except Exception:  # answered 500 by Django: an error answer too
+            with _lock:
+                _token_answers[grant_type]["error"] += 1
+            raise
         with _lock:
             _token_answers[grant_type]["ok" if response.status_code == 200 else "error"] += 1
         return response
@@ -78,7 +83,12 @@ class CountingRevokeTokenView(dot_views.RevokeTokenView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         kind = _token_kind(str(request.POST.get("token", "")))
-        response: HttpResponse = super().post(request, *args, **kwargs)
+        try:
+            response: HttpResponse = super().post(request, *args, **kwargs)
+        except Exception:  # answered 500 by Django
+            with _lock:
+                _revocations["error"] += 1
+            raise
         with _lock:
             _revocations[kind if response.status_code == 200 else "error"] += 1
         return response

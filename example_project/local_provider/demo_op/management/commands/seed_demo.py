@@ -5,6 +5,8 @@
   consent skipped. Redirect URIs come from ``LOCAL_OP_REDIRECT_URIS`` and post-logout
   redirect URIs from ``LOCAL_OP_POST_LOGOUT_REDIRECT_URIS`` (space-separated), or the
   options below; re-running replaces them.
+- With ``--users N``: also the soak-test users ``soak-1@example.com`` ... ``soak-N@example.com``
+  (Soak User <i>, no group), all with the demo password (hashed once, so N users cost one hash).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -30,6 +33,7 @@ DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
 DEFAULT_REDIRECT_URIS = "http://127.0.0.1:8000/auth/callback/"
 DEFAULT_POST_LOGOUT_REDIRECT_URIS = "http://127.0.0.1:8000/"
+SOAK_EMAIL = "soak-{}@example.com"  # --users N: i = 1..N
 
 
 class Command(BaseCommand):
@@ -48,9 +52,19 @@ class Command(BaseCommand):
             help="Space-separated post-logout redirect URIs "
             "(env LOCAL_OP_POST_LOGOUT_REDIRECT_URIS).",
         )
+        parser.add_argument(
+            "--users",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Also create or update N soak-test users soak-<i>@example.com (i = 1..N) "
+            f"with the password {DEMO_PASSWORD!r}.",
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["users"] < 0:
+            raise CommandError("--users must be 0 or more")
         redirect_uris = " ".join(options["redirect_uris"].split())
         post_logout_redirect_uris = " ".join(options["post_logout_redirect_uris"].split())
 
@@ -97,4 +111,33 @@ class Command(BaseCommand):
             f"(secret {DEMO_CLIENT_SECRET})\n"
             f"  redirect URIs: {redirect_uris}\n"
             f"  post-logout redirect URIs: {post_logout_redirect_uris}"
+        )
+        if options["users"]:
+            self.seed_soak_users(options["users"])
+
+    def seed_soak_users(self, count: int) -> None:
+        """Create or update soak-1..soak-<count>@example.com in two bulk queries."""
+        user_model = get_user_model()
+        username_field = user_model.USERNAME_FIELD
+        manager = user_model._default_manager
+        emails = [SOAK_EMAIL.format(i) for i in range(1, count + 1)]
+        existing = {
+            user.get_username(): user
+            for user in manager.filter(**{f"{username_field}__in": emails})
+        }
+        password = make_password(DEMO_PASSWORD)  # one hash (and salt) for every soak user
+        created, updated = [], []
+        for i, email in enumerate(emails, start=1):
+            user = existing.get(email) or user_model(**{username_field: email})
+            user.email = email
+            user.first_name = "Soak"
+            user.last_name = f"User {i}"
+            user.is_active = True
+            user.password = password
+            (updated if email in existing else created).append(user)
+        manager.bulk_create(created)
+        manager.bulk_update(updated, ["email", "first_name", "last_name", "is_active", "password"])
+        self.stdout.write(
+            f"soak users {emails[0]} .. {emails[-1]} (password {DEMO_PASSWORD}): "
+            f"{len(created)} created, {len(updated)} updated"
         )
