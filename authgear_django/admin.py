@@ -222,14 +222,43 @@ class AuthgearAccountUserInline(admin.StackedInline):  # type: ignore[type-arg]
         return False
 
 
-def _attach_to_user_admin() -> None:
-    """Add the Authgear link to the project's user admin, if the user model is registered."""
-    user_model = get_user_model()
-    if not admin.site.is_registered(user_model):
-        return
-    user_admin = admin.site._registry[user_model]
-    if AuthgearAccountUserInline not in user_admin.inlines:
+class AuthgearUserAdminMixin:
+    """Opt-in: add the Authgear link to a user admin the project defines itself.
+
+    ``class UserAdmin(AuthgearUserAdminMixin, django.contrib.auth.admin.UserAdmin)``: the inline
+    is part of the class, so it does not depend on the order in which apps are loaded.
+    """
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        inlines = list(super().get_inlines(request, obj))  # type: ignore[misc]
+        if AuthgearAccountUserInline not in inlines:
+            inlines.append(AuthgearAccountUserInline)
+        return inlines
+
+
+def user_admin_shows_link(site: admin.AdminSite | None = None) -> bool | None:
+    """Whether the user admin shows the Authgear link; None when no user admin is registered."""
+    site = site or admin.site
+    user_admin = site._registry.get(get_user_model())
+    if user_admin is None:
+        return None
+    return isinstance(user_admin, AuthgearUserAdminMixin) or (
+        AuthgearAccountUserInline in user_admin.inlines
+    )
+
+
+def attach_to_user_admin(site: admin.AdminSite | None = None) -> bool:
+    """Add the Authgear link to the registered user admin; called from ``AppConfig.ready``.
+
+    Runs after ``django.contrib.admin`` has autodiscovered every app's admin module (when this
+    app is listed after it), never at import: importing this module changes no other app's admin.
+    Returns whether the user admin now shows the link (a system check reports when it does not).
+    """
+    site = site or admin.site
+    shown = user_admin_shows_link(site)
+    if shown is None:
+        return False
+    if not shown:
+        user_admin = site._registry[get_user_model()]
         user_admin.inlines = [*user_admin.inlines, AuthgearAccountUserInline]  # type: ignore[misc]
-
-
-_attach_to_user_admin()
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -178,3 +179,83 @@ def test_djangos_delete_selected_action_revokes_too(
     )
     assert not AuthgearLogin.objects.filter(pk=login.pk).exists()
     assert len(fake_authgear.live_refresh_tokens()) == 1
+
+
+def _site_with_user_admin(admin_class: type) -> Any:
+    from django.contrib import admin
+
+    site = admin.AdminSite(name="isolated")
+    site.register(User, admin_class)
+    return site
+
+
+def test_importing_the_admin_module_changes_no_other_apps_admin() -> None:
+    """The link is added from AppConfig.ready, never as a side effect of an import."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+import django
+django.setup()
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from authgear_django.models import AuthgearAccount, AuthgearLogin
+user_admin = admin.site._registry[get_user_model()]
+user_admin.inlines = []
+admin.site.unregister([AuthgearAccount, AuthgearLogin])
+del sys.modules["authgear_django.admin"]
+import authgear_django.admin
+print(len(user_admin.inlines))
+"""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    out = subprocess.run(  # noqa: S603  (our own interpreter and script)
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "0"
+
+
+def test_ready_attaches_the_link_to_the_registered_user_admin() -> None:
+    from django.contrib.auth.admin import UserAdmin
+
+    from authgear_django.admin import AuthgearAccountUserInline, attach_to_user_admin
+
+    site = _site_with_user_admin(UserAdmin)
+    assert attach_to_user_admin(site) is True
+    assert attach_to_user_admin(site) is True  # idempotent: the inline appears once
+    assert site._registry[User].inlines.count(AuthgearAccountUserInline) == 1
+
+
+def test_attaching_without_a_user_admin_reports_it() -> None:
+    from django.contrib import admin
+
+    from authgear_django.admin import attach_to_user_admin, user_admin_shows_link
+
+    site = admin.AdminSite(name="empty")
+    assert attach_to_user_admin(site) is False
+    assert user_admin_shows_link(site) is None
+
+
+def test_opt_in_mixin_shows_the_link_whatever_the_app_order(rf: Any) -> None:
+    from django.contrib.auth.admin import UserAdmin
+
+    from authgear_django.admin import (
+        AuthgearAccountUserInline,
+        AuthgearUserAdminMixin,
+        user_admin_shows_link,
+    )
+
+    class ProjectUserAdmin(AuthgearUserAdminMixin, UserAdmin):  # type: ignore[misc]
+        pass
+
+    site = _site_with_user_admin(ProjectUserAdmin)
+    assert user_admin_shows_link(site) is True
+    inlines = site._registry[User].get_inlines(rf.get("/"), None)
+    assert inlines.count(AuthgearAccountUserInline) == 1
+
+
+def test_the_projects_user_page_shows_the_link(admin_client: Client) -> None:
+    user = User.objects.create_user("linked")
+    AuthgearAccount.objects.create(user=user, sub="sub-linked", email="l@example.com")
+    page = admin_client.get(f"/admin/auth/user/{user.pk}/change/").content.decode()
+    assert "Logins and unlinking" in page
