@@ -2,17 +2,21 @@
 
 ``get_access_token(request)`` returns a valid access token, refreshing it first when due.
 ``AuthgearBearerAuth(request)`` is a ``requests`` auth that adds ``Authorization: Bearer`` and,
-when the API answers 401, refreshes once and retries once. ``authgear_session(request)`` is a
-``requests.Session`` with that auth and our timeout as default.
+when the API answers 401, refreshes once and retries once; the token only ever goes to the
+origin of the URL the caller asked for (never to where a redirect leads elsewhere).
+``authgear_session(request)`` is a ``requests.Session`` with that auth and our timeout as
+default.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.http import HttpRequest
+from requests.structures import CaseInsensitiveDict
 
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
@@ -46,9 +50,13 @@ def get_access_token(request: HttpRequest) -> str:
 
 
 def refresh_access_token(request: HttpRequest, *, rejected_access_token: str | None) -> str:
-    """Force a refresh because an API rejected ``rejected_access_token``; returns the new one."""
+    """Force a refresh because an API rejected ``rejected_access_token``; returns the new one.
+
+    An empty ``rejected_access_token`` is nothing to compare (like None): the refresh happens.
+    Compared as a token, it would match none and turn the refresh into a no-op.
+    """
     result = refresh_session_login(
-        request.session, force=True, rejected_access_token=rejected_access_token
+        request.session, force=True, rejected_access_token=rejected_access_token or None
     )
     if not result.usable:
         raise NoAccessToken(f"refresh {result.outcome.value}", outcome=result.outcome)
@@ -69,7 +77,11 @@ def _stored_access_token(request: HttpRequest) -> str:
 
 
 class AuthgearBearerAuth(requests.auth.AuthBase):
-    """``requests`` auth: Bearer token of the request's login; one refresh-and-retry on 401."""
+    """``requests`` auth: Bearer token of the request's login; one refresh-and-retry on 401.
+
+    The token goes only to the origin (scheme, host, port) of the URL the caller asked for: a
+    redirect elsewhere drops it, and a 401 from elsewhere is passed on, never retried with it.
+    """
 
     def __init__(self, request: HttpRequest) -> None:
         self.django_request = request
@@ -77,19 +89,120 @@ class AuthgearBearerAuth(requests.auth.AuthBase):
     def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
         token = get_access_token(self.django_request)
         prepared.headers["Authorization"] = f"Bearer {token}"
-        prepared.register_hook("response", self._retry_once_on_401)  # type: ignore[no-untyped-call]
+        call = _BearerCall(self.django_request, asked_origin=_origin(prepared.url))
+        prepared.register_hook("response", call.on_response)  # type: ignore[no-untyped-call]
         return prepared
 
-    def _retry_once_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401 or getattr(response.request, "_authgear_retried", False):
-            return response
-        used = (response.request.headers.get("Authorization") or "")[7:]
-        token = refresh_access_token(self.django_request, rejected_access_token=used)
+
+Origin = tuple[str, str, int]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str | None) -> Origin | None:
+    """``(scheme, host, port)`` of ``url``; None when it cannot be told (it then matches none)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # e.g. a port out of range, a broken IPv6 literal
+        return None
+    scheme = parts.scheme.lower()
+    port = port or _DEFAULT_PORTS.get(scheme)
+    if not parts.hostname or port is None:
+        return None
+    return scheme, parts.hostname, port
+
+
+def _redirect_target(response: requests.Response) -> str | None:
+    """Where ``requests`` will go next, resolved as it does (relative and ``//host`` forms)."""
+    if not response.is_redirect:
+        return None
+    try:
+        return urljoin(response.url, response.headers["Location"])
+    except ValueError:
+        return ""  # unparsable: an unknown origin, so the token is dropped
+
+
+def _sent_bearer_token(prepared: requests.PreparedRequest) -> str | None:
+    """The Bearer token ``prepared`` carried; None when it carried none (or an empty one)."""
+    header = prepared.headers.get("Authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+if TYPE_CHECKING:
+    _Headers = CaseInsensitiveDict[str]
+else:  # not subscriptable at run time before requests 2.33
+    _Headers = CaseInsensitiveDict
+
+
+class _NextHopHeaders(_Headers):
+    """The headers of a request already sent, whose copies carry ``authorization`` instead.
+
+    ``requests`` builds the next redirect hop from ``copy()`` of the request that got the
+    redirect (and strips ``Authorization`` only on a change of host, or of port or scheme
+    except http -> https). Overriding ``copy`` decides what that hop sends, and leaves the sent
+    request showing what it really sent (``response.history``, ``responses.calls``).
+    """
+
+    def __init__(self, sent: CaseInsensitiveDict[str], *, authorization: str | None) -> None:
+        super().__init__(sent)
+        self.next_hop_authorization = authorization
+
+    def copy(self) -> CaseInsensitiveDict[str]:
+        headers = super().copy()
+        if self.next_hop_authorization is None:
+            headers.pop("Authorization", None)
+        else:
+            headers["Authorization"] = self.next_hop_authorization
+        return headers
+
+
+class _BearerCall:
+    """One call through :class:`AuthgearBearerAuth`, shared by all of its hops.
+
+    ``requests`` gives each redirect hop and our retry a copy of the hooks but of no other
+    attribute, so the asked origin and the one-retry budget live here, in the hook's object.
+    """
+
+    def __init__(self, django_request: HttpRequest, *, asked_origin: Origin | None) -> None:
+        self.django_request = django_request
+        self.asked_origin = asked_origin
+        self.retried = False
+
+    def is_asked_origin(self, url: str | None) -> bool:
+        return self.asked_origin is not None and _origin(url) == self.asked_origin
+
+    def on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        """Retry a 401 of the asked origin once; keep the token off a redirect elsewhere."""
+        sent = response.request
+        next_hop_authorization = sent.headers.get("Authorization")
+        if response.status_code == 401 and not self.retried and self.is_asked_origin(sent.url):
+            response = self._retry(response, **kwargs)
+            next_hop_authorization = response.request.headers["Authorization"]
+        target = _redirect_target(response)
+        if target is not None and not self.is_asked_origin(target):
+            next_hop_authorization = None
+        if next_hop_authorization != sent.headers.get("Authorization"):
+            sent.headers = _NextHopHeaders(sent.headers, authorization=next_hop_authorization)
+        return response
+
+    def _retry(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        self.retried = True
+        rejected = _sent_bearer_token(response.request)
+        if rejected is None:
+            # The API saw no token of ours (a hop through another origin dropped it): nothing
+            # was rejected, so nothing to refresh; send the current one.
+            token = get_access_token(self.django_request)
+        else:
+            token = refresh_access_token(self.django_request, rejected_access_token=rejected)
         response.content  # noqa: B018 - drain so the connection can be reused
         response.close()
         retry = response.request.copy()
         retry.headers["Authorization"] = f"Bearer {token}"
-        retry._authgear_retried = True  # type: ignore[attr-defined]
         new_response: requests.Response = response.connection.send(retry, **kwargs)
         new_response.history.append(response)
         new_response.request = retry
