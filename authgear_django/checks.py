@@ -148,6 +148,18 @@ def _check_sessions_and_cache() -> list[checks.CheckMessage]:
                 id="authgear_django.E007",
             )
         )
+    elif _is_dummy_cache(str(caches[alias].get("BACKEND", ""))):
+        messages.append(
+            checks.Warning(
+                f"The {alias!r} cache (discovery and JWKS) is a DummyCache: it keeps nothing.",
+                hint="Discovery and keys cannot be shared between processes, so every worker "
+                "fetches them itself (each process still keeps its own copy and its own refetch "
+                "cooldown), and opaque-token answers are not cached at all. Point "
+                "AUTHGEAR_CACHE_ALIAS at a real cache (Redis, Memcached; LocMemCache for one "
+                "process).",
+                id="authgear_django.W006",
+            )
+        )
     elif not settings.DEBUG and "locmem" in str(caches[alias].get("BACKEND", "")).lower():
         messages.append(
             checks.Warning(
@@ -158,6 +170,22 @@ def _check_sessions_and_cache() -> list[checks.CheckMessage]:
             )
         )
     return messages
+
+
+DUMMY_CACHE_PATH = "django.core.cache.backends.dummy.DummyCache"
+
+
+def _is_dummy_cache(backend_path: str) -> bool:
+    """The backend is Django's DummyCache or a subclass (both silently keep nothing)."""
+    if backend_path == DUMMY_CACHE_PATH:
+        return True
+    try:
+        backend = import_string(backend_path)
+    except ImportError:
+        return False
+    from django.core.cache.backends.dummy import DummyCache
+
+    return isinstance(backend, type) and issubclass(backend, DummyCache)
 
 
 def _check_roles_and_keys() -> list[checks.CheckMessage]:

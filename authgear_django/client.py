@@ -3,15 +3,23 @@
 Django-free on purpose: plain values in and out, a cache passed in, every call bounded by a
 timeout, and every failure turned into an exception from :mod:`authgear_django.exceptions`
 whose message never carries a token, a code or a secret.
+
+Discovery and JWKS live in the shared cache, but what stops request amplification lives in
+process memory too (so a DummyCache or a cache that raises cannot switch it off): the JWKS
+refetch cooldown, the last failed fetch (repeated at once to callers for a short time), one
+fetch at a time per document, and copies of the documents used while the cache keeps nothing.
+Tests start each case cold with :func:`reset_process_memory`.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -34,6 +42,9 @@ REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks
 # An unknown ``kid`` forces a JWKS refetch, but not more often than this, so that tokens with
 # random key ids cannot turn us into a request amplifier against Authgear.
 JWKS_REFETCH_COOLDOWN = 10.0
+# A failed discovery or JWKS fetch is remembered this long: meanwhile requests needing the
+# document fail at once instead of each waiting for the HTTP timeout of a provider that is down.
+FAILED_FETCH_COOLDOWN = JWKS_REFETCH_COOLDOWN
 MAX_RESPONSE_BYTES = 1_000_000
 
 
@@ -137,6 +148,96 @@ def _http_session() -> requests.Session:
     return session
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    """A document as fetched by this process, and when."""
+
+    body: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A fetch that failed, and when: repeated (as a copy) to callers during the cooldown."""
+
+    error: ProviderError
+    at: float
+
+
+class _ProcessMemory:
+    """What one process remembers about one Authgear project, whatever the shared cache does.
+
+    The Django cache may be a DummyCache, or a shared cache that is down; the refetch cooldown,
+    the last failure and (when the cache does not keep values) the documents themselves must
+    still hold, or forged tokens with random ``kid`` values turn each request into fetches.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # guards the fields below
+        self.fetch_locks = {"discovery": threading.Lock(), "jwks": threading.Lock()}
+        self.documents: dict[str, _Fetched] = {}
+        self.failures: dict[str, _Failed] = {}
+        self.outcomes: dict[str, _Fetched | _Failed] = {}
+        self.generations: dict[str, int] = {"discovery": 0, "jwks": 0}
+        self.jwks_refetched_at: float | None = None
+        # False once the cache raised or lost a value we wrote (DummyCache): then our own copy
+        # of each document stands in for it until its TTL.
+        self.cache_keeps_values = True
+        self.cache_warned_at: float | None = None
+
+    def record(self, name: str, outcome: _Fetched | _Failed) -> None:
+        with self.lock:
+            self.outcomes[name] = outcome
+            self.generations[name] += 1
+            if isinstance(outcome, _Fetched):
+                self.documents[name] = outcome
+                self.failures.pop(name, None)
+            else:
+                self.failures[name] = outcome
+
+
+_memories: dict[str, _ProcessMemory] = {}
+_memories_lock = threading.Lock()
+
+
+def _memory_for(cache_prefix: str) -> _ProcessMemory:
+    memory = _memories.get(cache_prefix)
+    if memory is None:
+        with _memories_lock:
+            memory = _memories.setdefault(cache_prefix, _ProcessMemory())
+    return memory
+
+
+def reset_process_memory() -> None:
+    """Forget every remembered document, cooldown and failure (tests; a forked child)."""
+    with _memories_lock:
+        _memories.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    # A lock held by another thread at fork time would stay held forever in the child.
+    os.register_at_fork(after_in_child=reset_process_memory)
+
+
+def _within(since: float | None, seconds: float, now: float) -> bool:
+    """``since`` lies less than ``seconds`` before ``now`` (a clock set back counts as expired)."""
+    return since is not None and 0 <= now - since < seconds
+
+
+def _without_traceback(error: ProviderError) -> ProviderError:
+    """A copy of ``error`` (same type, message and attributes) with no traceback or context."""
+    duplicate = copy.copy(error)
+    duplicate.__traceback__ = None
+    duplicate.__context__ = None
+    duplicate.__cause__ = None
+    return duplicate
+
+
+def _repeated(failure: _Failed) -> ProviderError:
+    """A fresh copy of a remembered failure, so no two requests share one exception object."""
+    return _without_traceback(failure.error)
+
+
 class AuthgearClient:
     """One Authgear project as seen by one confidential client."""
 
@@ -160,6 +261,7 @@ class AuthgearClient:
         self.jwks_ttl = jwks_ttl
         digest = hashlib.sha256(self.endpoint.encode()).hexdigest()[:16]
         self._cache_prefix = f"authgear_django:{digest}"
+        self._memory = _memory_for(self._cache_prefix)
 
     # --- discovery and keys ------------------------------------------------------------------
 
@@ -169,13 +271,12 @@ class AuthgearClient:
 
     def metadata(self) -> ProviderMetadata:
         """Discovery, from the shared cache when fresh; the issuer must equal the endpoint."""
-        key = f"{self._cache_prefix}:discovery"
-        document = self._cache_get(key)
-        if not isinstance(document, dict):
-            document = self._get_json(self.discovery_url, call="discovery")
-            metadata = self._validated_metadata(document)
-            self._cache_set(key, document, self.discovery_ttl)
-            return metadata
+        document = self._document(
+            "discovery",
+            url=lambda: self.discovery_url,
+            check=self._validated_metadata,
+            ttl=self.discovery_ttl,
+        )
         return self._validated_metadata(document)
 
     def _validated_metadata(self, document: Mapping[str, Any]) -> ProviderMetadata:
@@ -189,25 +290,11 @@ class AuthgearClient:
 
     def jwks(self, *, force_refresh: bool = False) -> dict[str, Any]:
         """The provider's JSON Web Key Set, cached; ``force_refresh`` honours a cooldown."""
-        key = f"{self._cache_prefix}:jwks"
-        if not force_refresh:
-            cached = self._cache_get(key)
-            if isinstance(cached, dict):
-                return cached
-        else:
-            cooldown_key = f"{self._cache_prefix}:jwks_refetched_at"
-            last = self._cache_get(cooldown_key)
-            if isinstance(last, (int, float)) and time.time() - last < JWKS_REFETCH_COOLDOWN:
-                cached = self._cache_get(key)
-                if isinstance(cached, dict):
-                    return cached
-            self._cache_set(cooldown_key, time.time(), JWKS_REFETCH_COOLDOWN)
-        document = self._get_json(self.metadata().jwks_uri, call="jwks")
-        keys = document.get("keys")
-        if not isinstance(keys, list):
-            raise ProviderError("JWKS response has no 'keys' list")
-        self._cache_set(key, document, self.jwks_ttl)
-        return document
+        if force_refresh:
+            return self._refetch_jwks()
+        return self._document(
+            "jwks", url=lambda: self.metadata().jwks_uri, check=_check_jwks, ttl=self.jwks_ttl
+        )
 
     def signing_key(self, kid: str | None) -> dict[str, Any] | None:
         """The JWK with this ``kid``; an unknown ``kid`` triggers one JWKS refetch."""
@@ -220,6 +307,127 @@ class AuthgearClient:
                 if kid is None or jwk.get("kid") == kid:
                     return jwk
         return None
+
+    def fetch_failed_at(self, name: str) -> float | None:
+        """When this process last failed to fetch ``discovery`` or ``jwks`` (if that failure is
+        the latest news about it); for health checks and logs."""
+        failure = self._memory.failures.get(name)
+        return failure.at if failure is not None else None
+
+    # --- documents: shared cache, this process's memory, one fetch at a time -----------------
+
+    def _document(
+        self,
+        name: str,
+        *,
+        url: Callable[[], str],
+        check: Callable[[dict[str, Any]], object],
+        ttl: float,
+    ) -> dict[str, Any]:
+        """The cached document, else this process's copy if the cache keeps nothing, else one
+        fetch for all threads (failing fast while the last fetch failed recently)."""
+        cached = self._cache_get(f"{self._cache_prefix}:{name}")
+        if isinstance(cached, dict):
+            return cached
+        own = self._own_copy(name, ttl)
+        if own is not None and not self._memory.cache_keeps_values:
+            return own.body
+        self._raise_if_failed_recently(name)
+        generation = self._memory.generations[name]
+        with self._fetch_lock(name):
+            if self._memory.generations[name] != generation:
+                return self._latest_outcome(name)  # another thread fetched while we waited
+            self._raise_if_failed_recently(name)
+            return self._fetch(name, url=url, check=check, ttl=ttl)
+
+    def _refetch_jwks(self) -> dict[str, Any]:
+        """Fetch the JWKS again (an unknown ``kid``), at most once per cooldown per process and,
+        through the shared cache, across processes."""
+        memory = self._memory
+        cooldown_key = f"{self._cache_prefix}:jwks_refetched_at"
+        generation = memory.generations["jwks"]
+        with self._fetch_lock("jwks"):
+            if memory.generations["jwks"] != generation:
+                return self._latest_outcome("jwks")  # another thread just fetched it for us
+            now = time.time()
+            shared = self._cache_get(cooldown_key)
+            shared_at = float(shared) if isinstance(shared, (int, float)) else None
+            if _within(memory.jwks_refetched_at, JWKS_REFETCH_COOLDOWN, now) or _within(
+                shared_at, JWKS_REFETCH_COOLDOWN, now
+            ):
+                current = self._cache_get(f"{self._cache_prefix}:jwks")
+                if isinstance(current, dict):
+                    return current
+                own = self._own_copy("jwks", self.jwks_ttl)
+                if own is not None:
+                    return own.body
+            self._raise_if_failed_recently("jwks")
+            memory.jwks_refetched_at = now
+            self._cache_set(cooldown_key, now, JWKS_REFETCH_COOLDOWN)
+            return self._fetch(
+                "jwks",
+                url=lambda: self.metadata().jwks_uri,
+                check=_check_jwks,
+                ttl=self.jwks_ttl,
+            )
+
+    def _fetch(
+        self,
+        name: str,
+        *,
+        url: Callable[[], str],
+        check: Callable[[dict[str, Any]], object],
+        ttl: float,
+    ) -> dict[str, Any]:
+        """One HTTP fetch (the caller holds the fetch lock); its outcome is remembered."""
+        location = url()  # a discovery failure is remembered under "discovery", not here
+        try:
+            document = self._get_json(location, call=name)
+            check(document)
+        except ProviderError as exc:
+            # Keep a copy without traceback: the original holds this request's frames.
+            self._memory.record(name, _Failed(error=_without_traceback(exc), at=time.time()))
+            logger.warning(
+                "authgear_django: %s fetch failed (%s: %s); failing fast for %.0f s",
+                name,
+                type(exc).__name__,
+                exc,
+                FAILED_FETCH_COOLDOWN,
+            )
+            raise
+        self._memory.record(name, _Fetched(body=document, at=time.time()))
+        key = f"{self._cache_prefix}:{name}"
+        # Read back what we wrote: a DummyCache (or a full memcached) silently keeps nothing.
+        self._memory.cache_keeps_values = self._cache_set(key, document, ttl) and isinstance(
+            self._cache_get(key), dict
+        )
+        return document
+
+    def _own_copy(self, name: str, ttl: float) -> _Fetched | None:
+        own = self._memory.documents.get(name)
+        if own is not None and _within(own.at, ttl, time.time()):
+            return own
+        return None
+
+    def _raise_if_failed_recently(self, name: str) -> None:
+        failure = self._memory.failures.get(name)
+        if failure is not None and _within(failure.at, FAILED_FETCH_COOLDOWN, time.time()):
+            logger.debug("authgear_django: %s failed recently; not fetching again yet", name)
+            raise _repeated(failure) from None
+
+    def _latest_outcome(self, name: str) -> dict[str, Any]:
+        outcome = self._memory.outcomes[name]
+        if isinstance(outcome, _Failed):
+            raise _repeated(outcome) from None
+        return outcome.body
+
+    def _fetch_lock(self, name: str) -> _HeldLock:
+        """The per-process single-flight lock for one document, waited on for a bounded time."""
+        return _HeldLock(
+            self._memory.fetch_locks[name],
+            wait=2 * self.timeout + 1,  # a JWKS fetch may include a discovery fetch
+            name=name,
+        )
 
     # --- authorization and logout URLs ---------------------------------------------------------
 
@@ -370,15 +578,50 @@ class AuthgearClient:
     def _cache_get(self, key: str) -> Any:
         try:
             return self.cache.get(key)
-        except Exception:  # a broken cache must not break login; we just fetch again
-            logger.warning("authgear_django: cache read failed for %s", key, exc_info=True)
+        except Exception:  # a broken cache must not break login; this process remembers instead
+            self._cache_failed("read", key)
             return None
 
-    def _cache_set(self, key: str, value: Any, timeout: float) -> None:
+    def _cache_set(self, key: str, value: Any, timeout: float) -> bool:
         try:
             self.cache.set(key, value, timeout)
         except Exception:
-            logger.warning("authgear_django: cache write failed for %s", key, exc_info=True)
+            self._cache_failed("write", key)
+            return False
+        return True
+
+    def _cache_failed(self, operation: str, key: str) -> None:
+        """Note a cache error; log it at most once per cooldown, not on every request."""
+        memory = self._memory
+        memory.cache_keeps_values = False
+        now = time.time()
+        if _within(memory.cache_warned_at, FAILED_FETCH_COOLDOWN, now):
+            return
+        memory.cache_warned_at = now
+        logger.warning("authgear_django: cache %s failed for %s", operation, key, exc_info=True)
+
+
+class _HeldLock:
+    """A context manager around a lock that gives up after ``wait`` seconds (ProviderTimeout)."""
+
+    def __init__(self, lock: threading.Lock, *, wait: float, name: str) -> None:
+        self.lock = lock
+        self.wait = wait
+        self.name = name
+
+    def __enter__(self) -> None:
+        if not self.lock.acquire(timeout=self.wait):
+            raise ProviderTimeout(
+                f"{self.name}: another request has been fetching it for {self.wait:.0f}s"
+            )
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.release()
+
+
+def _check_jwks(document: Mapping[str, Any]) -> None:
+    if not isinstance(document.get("keys"), list):
+        raise ProviderError("JWKS response has no 'keys' list")
 
 
 def _with_query(url: str, params: Mapping[str, str]) -> str:

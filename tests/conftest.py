@@ -55,9 +55,14 @@ def _no_secret_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
+    """Each test starts with an empty cache and no per-process memory of provider fetches."""
+    from authgear_django.client import reset_process_memory
+
     cache.clear()
+    reset_process_memory()
     yield
     cache.clear()
+    reset_process_memory()
 
 
 CLOCK_START = 1_900_000_000  # a fixed instant, well clear of real time

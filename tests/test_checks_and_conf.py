@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import pytest
+from django.core import checks
+from django.core.cache.backends.dummy import DummyCache
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test import override_settings
 
 from authgear_django.checks import check_settings
 from authgear_django.conf import DEFAULT_SCOPES, conf
+
+
+class SilentCache(DummyCache):
+    """A project's own no-op cache: W006 must see through the subclass."""
+
 
 # A production-grade baseline: every test then changes one thing and expects one ID.
 GOOD = {
@@ -45,7 +52,7 @@ def test_check_ids_are_unique_and_stable() -> None:
 
     source = Path(module.__file__).read_text()
     found = re.findall(r'id="(authgear_django\.[EW]\d{3})"', source)
-    assert len(found) == len(set(found)) == 13
+    assert len(found) == len(set(found)) == 14
 
 
 def test_middleware_before_session_or_auth_is_e006() -> None:
@@ -87,6 +94,33 @@ def test_per_process_cache_in_production_is_w005() -> None:
     locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert ids(CACHES=locmem) == ["authgear_django.W005"]
     assert ids(CACHES=locmem, DEBUG=True) == []
+
+
+def test_dummy_cache_is_w006_in_production_and_in_debug() -> None:
+    dummy = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+    locmem = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    redis = GOOD["CACHES"]["default"]  # type: ignore[index]
+    assert ids(CACHES={"default": dummy}) == ["authgear_django.W006"]
+    assert ids(CACHES={"default": dummy}, DEBUG=True) == ["authgear_django.W006"]
+    subclass = {"BACKEND": "tests.test_checks_and_conf.SilentCache"}
+    assert ids(CACHES={"default": subclass}) == ["authgear_django.W006"]
+    # Only the alias the app uses counts.
+    both = {"default": dummy, "authgear": redis}
+    assert ids(CACHES=both, AUTHGEAR_CACHE_ALIAS="authgear") == []
+    both = {"default": redis, "authgear": dummy}
+    assert ids(CACHES=both, AUTHGEAR_CACHE_ALIAS="authgear") == ["authgear_django.W006"]
+    # LocMem keeps values: W005 in production (per process), nothing in DEBUG; never W006.
+    assert ids(CACHES={"default": locmem}) == ["authgear_django.W005"]
+    assert ids(CACHES={"default": locmem}, DEBUG=True) == []
+
+
+def test_w006_hint_explains_what_is_lost() -> None:
+    dummy = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    with override_settings(**{**GOOD, "CACHES": dummy}):
+        (message,) = check_settings()
+    assert isinstance(message, checks.Warning)
+    assert "cannot be shared" in (message.hint or "")
+    assert "own refetch cooldown" in (message.hint or "")
 
 
 @pytest.mark.parametrize(
