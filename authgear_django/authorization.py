@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from authgear_django.exceptions import InvalidLoginOption
 
@@ -26,6 +26,11 @@ _LOCALE_TAG = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
 _PHONE = re.compile(r"^\+[0-9]{6,15}$")
 _USERNAME = re.compile(r"^[\w.\-]{1,100}$")
 MAX_LOGIN_HINT_LENGTH = 512
+MAX_TRUSTED_LOGIN_HINT_LENGTH = 4096  # an app session token or an anonymous user's JWT is long
+LOGIN_ID_KEYS = ("email", "phone", "username")
+TRUSTED_HINT_TYPES = frozenset({"login_id", "app_session_token", "anonymous"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass(frozen=True)
@@ -111,30 +116,109 @@ class LoginAttempt:
         return params
 
 
-def login_hint(value: str) -> str:
-    """Turn an email, phone number or username into Authgear's ``login_hint`` URL form.
+def _login_id_hint(key: str, login_id: str, enforce: str | None = None) -> str:
+    """Authgear's canonical ``type=login_id`` hint, built by us so that what it receives is
+    exactly what was checked (no second parser may read it differently)."""
+    params = {"type": "login_id", key: login_id}
+    if enforce is not None:
+        params["enforce"] = enforce
+    return LOGIN_HINT_PREFIX + urlencode(params)
 
-    Authgear rejects a plain-email hint (``invalid login_hint``); an already-formed
-    ``https://authgear.com/login_hint?...`` value is passed through unchanged.
+
+def _login_id_key(login_id: str) -> str:
+    """Which login ID ``login_id`` is: ``email``, ``phone`` or ``username``."""
+    if "@" in login_id and not _CONTROL.search(login_id):
+        return "email"
+    if _PHONE.fullmatch(login_id):
+        return "phone"
+    if _USERNAME.fullmatch(login_id):
+        return "username"
+    raise InvalidLoginOption("login_hint is not an email, phone number or username")
+
+
+def _hint_parameters(value: str) -> dict[str, str]:
+    """The parameters of a ``https://authgear.com/login_hint?...`` value, parsed strictly.
+
+    Refused: a fragment, ``;`` separators, a pair without ``=``, a key given twice (Authgear
+    reads the first, another parser may read the last), bad percent-encoding.
+    """
+    query = value[len(LOGIN_HINT_PREFIX) :]
+    if not query or "#" in query or ";" in query:
+        raise InvalidLoginOption("login_hint URL is malformed")
+    parameters: dict[str, str] = {}
+    for pair in query.split("&"):
+        raw_key, equals, raw_value = pair.partition("=")
+        if not equals or _BAD_PERCENT.search(pair):
+            raise InvalidLoginOption("login_hint URL is malformed")
+        try:
+            key = unquote_plus(raw_key, errors="strict")
+            decoded = unquote_plus(raw_value, errors="strict")
+        except UnicodeDecodeError:
+            raise InvalidLoginOption("login_hint URL is not valid UTF-8") from None
+        if key in parameters:
+            raise InvalidLoginOption("login_hint URL repeats a parameter")
+        parameters[key] = decoded
+    return parameters
+
+
+def login_hint(value: str) -> str:
+    """A login-ID ``login_hint`` from untrusted input (the query string), in Authgear's URL form.
+
+    Accepts a plain email, phone number or username, or Authgear's URL form with
+    ``type=login_id``, exactly one login ID and optionally ``enforce``. Every other hint type
+    (``app_session_token``, ``anonymous``) logs the browser into a session its holder chose:
+    from a link, that is login CSRF, so those come only from code (:func:`trusted_login_hint`).
     """
     value = value.strip()
     if not value or len(value) > MAX_LOGIN_HINT_LENGTH:
         raise InvalidLoginOption("login_hint is empty or too long")
-    if value.startswith(LOGIN_HINT_PREFIX):
-        return value
-    if "@" in value:
-        key = "email"
-    elif _PHONE.match(value):
-        key = "phone"
-    elif _USERNAME.match(value):
-        key = "username"
-    else:
-        raise InvalidLoginOption("login_hint is not an email, phone number or username")
-    return LOGIN_HINT_PREFIX + urlencode({"type": "login_id", key: value})
+    if not value.startswith(LOGIN_HINT_PREFIX):
+        return _login_id_hint(_login_id_key(value), value)
+    parameters = _hint_parameters(value)
+    if parameters.get("type") != "login_id":
+        raise InvalidLoginOption("login_hint from a link may only be of type login_id")
+    unknown = set(parameters) - {"type", "enforce", *LOGIN_ID_KEYS}
+    if unknown:
+        raise InvalidLoginOption("login_hint URL has unsupported parameters")
+    given = [key for key in LOGIN_ID_KEYS if key in parameters]
+    if len(given) != 1:
+        raise InvalidLoginOption("login_hint URL must name exactly one login ID")
+    key = given[0]
+    login_id = parameters[key].strip()
+    if not login_id or _login_id_key(login_id) != key:
+        raise InvalidLoginOption(f"login_hint {key} is not a valid {key}")
+    enforce = parameters.get("enforce")
+    if enforce is not None and enforce not in ("true", "false"):
+        raise InvalidLoginOption("login_hint enforce must be true or false")
+    return _login_id_hint(key, login_id, enforce)
 
 
-def clean_login_options(options: Mapping[str, Any]) -> dict[str, str]:
-    """Validate per-request Authgear options; unknown keys are ignored, bad values refused."""
+def trusted_login_hint(value: str) -> str:
+    """A ``login_hint`` the site's own code chose: any type Authgear knows.
+
+    For hints that must never come from a link, e.g. ``type=app_session_token`` to open
+    Authgear's settings already signed in. Pass it as ``begin_login(request, login_hint=...)``
+    or in ``AuthgearLoginView.as_view(extra_params=...)``, never from request input.
+    """
+    value = value.strip()
+    if not value or len(value) > MAX_TRUSTED_LOGIN_HINT_LENGTH:
+        raise InvalidLoginOption("login_hint is empty or too long")
+    if not value.startswith(LOGIN_HINT_PREFIX):
+        return login_hint(value)
+    hint_type = _hint_parameters(value).get("type")
+    if hint_type == "login_id":
+        return login_hint(value)
+    if hint_type not in TRUSTED_HINT_TYPES:
+        raise InvalidLoginOption("login_hint has an unknown type")
+    return value
+
+
+def clean_login_options(options: Mapping[str, Any], *, trusted: bool = False) -> dict[str, str]:
+    """Validate Authgear options; unknown keys are ignored, bad values refused.
+
+    ``trusted=True`` only for options written in the site's code: it lets ``login_hint`` be of
+    a type that must never come from a request (see :func:`trusted_login_hint`).
+    """
     cleaned: dict[str, str] = {}
     for name in LOGIN_OPTIONS:
         raw = options.get(name)
@@ -149,7 +233,7 @@ def clean_login_options(options: Mapping[str, Any]) -> dict[str, str]:
                 raise InvalidLoginOption("prompt has an unsupported value")
             cleaned[name] = " ".join(words)
         elif name == "login_hint":
-            cleaned[name] = login_hint(value)
+            cleaned[name] = trusted_login_hint(value) if trusted else login_hint(value)
         elif name == "ui_locales":
             tags = value.split()
             if not tags or len(tags) > 10 or not all(_LOCALE_TAG.match(tag) for tag in tags):

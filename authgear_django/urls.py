@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.urls import path
 
-from authgear_django.views import AuthgearCallbackView, AuthgearLoginView, AuthgearLogoutView
+from authgear_django.views import (
+    AuthgearCallbackView,
+    AuthgearLoginView,
+    AuthgearLogoutReturnView,
+    AuthgearLogoutView,
+)
 from authgear_django.webhooks import AuthgearWebhookView
 
 app_name = "authgear_django"
@@ -14,6 +19,8 @@ urlpatterns = [
     path("signup/", AuthgearLoginView.as_view(extra_params={"x_page": "signup"}), name="signup"),
     path("callback/", AuthgearCallbackView.as_view(), name="callback"),
     path("logout/", AuthgearLogoutView.as_view(), name="logout"),
+    # Authgear's post_logout_redirect_uri: checks the logout state, then LOGOUT_REDIRECT_URL.
+    path("logout/return/", AuthgearLogoutReturnView.as_view(), name="logout_return"),
     path(
         "logout/everywhere/",
         AuthgearLogoutView.as_view(everywhere=True),

@@ -11,13 +11,14 @@ import logging
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from django.contrib import auth
+from django.contrib import auth, messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -29,7 +30,12 @@ from mozilla_django_oidc.views import (
     OIDCLogoutView,
 )
 
-from authgear_django.authorization import LOGIN_OPTIONS, LoginAttempt, clean_login_options
+from authgear_django.authorization import (
+    LOGIN_OPTIONS,
+    LoginAttempt,
+    clean_login_options,
+    trusted_login_hint,
+)
 from authgear_django.backends import LoginResult
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
@@ -41,6 +47,7 @@ from authgear_django.exceptions import (
     ProviderError,
     ProviderRateLimited,
 )
+from authgear_django.logsafe import printable
 from authgear_django.models import AuthgearAccount
 from authgear_django.provider import get_client
 from authgear_django.signals import login_linked
@@ -58,6 +65,7 @@ logger = logging.getLogger("authgear_django")
 security_logger = logging.getLogger("django.security.authgear_django")
 
 MAX_PARAMETER_LENGTH = 4096
+MAX_LOGGED_DETAIL = 500  # an error code and its description, cut short in logs
 
 
 class ReauthenticationFailed(AccountError):
@@ -98,7 +106,10 @@ def safe_next_url(request: HttpRequest, url: str | None) -> str | None:
 
 def login_url(next_url: str | None = None, **options: str) -> str:
     """The login URL with ``next`` and Authgear options (``prompt``, ``login_hint``, ``ui_locales``,
-    ``x_page``) in its query string, for links and redirects built in code."""
+    ``x_page``) in its query string, for links and redirects built in code.
+
+    A query-string ``login_hint`` may only name a login ID; for other hint types call
+    :func:`begin_login` with ``login_hint=`` instead."""
     params = {k: v for k, v in options.items() if k in LOGIN_OPTIONS and v}
     if next_url:
         params = {"next": next_url, **params}
@@ -114,14 +125,17 @@ def error_response(
     status: int | None = None,
 ) -> HttpResponse:
     """Render the error page for ``error`` with its status (or ``status``) and a "try again"."""
+    # The detail can carry the provider's or the browser's words (``error_description``, an
+    # error body): printable() keeps them on one visible line.
+    detail = printable(error, limit=MAX_LOGGED_DETAIL)
     if isinstance(error, (LoginAttemptError,)):
-        security_logger.warning("authgear_django: %s: %s", type(error).__name__, error)
+        security_logger.warning("authgear_django: %s: %s", type(error).__name__, detail)
     elif isinstance(error, ProviderError):
-        logger.warning("authgear_django: %s: %s", type(error).__name__, error)
+        logger.warning("authgear_django: %s: %s", type(error).__name__, detail)
     elif isinstance(error, AuthorizationDenied):
-        logger.info("authgear_django: Authgear answered %s", error)
+        logger.info("authgear_django: Authgear answered %s", detail)
     else:
-        security_logger.warning("authgear_django: %s: %s", type(error).__name__, error)
+        security_logger.warning("authgear_django: %s: %s", type(error).__name__, detail)
     status = status or error.http_status
     context = {
         "title": error.title,
@@ -146,7 +160,9 @@ class AuthgearLoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
     """Redirect to Authgear's authorization endpoint with state, nonce and PKCE S256.
 
     Authgear options come from the query string (``?x_page=signup&ui_locales=fr``) or from code
-    (``AuthgearLoginView.as_view(extra_params={"x_page": "signup"})``; code wins).
+    (``AuthgearLoginView.as_view(extra_params={"x_page": "signup"})``; code wins). A
+    ``login_hint`` from the query string may only pre-fill a login ID: a link must not be able
+    to sign the browser into someone else's session (login CSRF).
     """
 
     http_method_names = ["get"]
@@ -158,8 +174,13 @@ class AuthgearLoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
         View.__init__(self, **kwargs)
 
     def get_extra_params(self, request: HttpRequest) -> dict[str, str]:
-        from_query = {name: request.GET[name] for name in LOGIN_OPTIONS if name in request.GET}
-        return clean_login_options({**from_query, **self.extra_params})
+        from_code = clean_login_options(self.extra_params, trusted=True)
+        from_query = {
+            name: request.GET[name]
+            for name in LOGIN_OPTIONS
+            if name in request.GET and name not in self.extra_params
+        }
+        return {**clean_login_options(from_query), **from_code}
 
     def get(self, request: HttpRequest) -> HttpResponse:
         next_url = safe_next_url(request, request.GET.get(self.redirect_field_name))
@@ -178,13 +199,18 @@ def begin_login(
     max_age: int | None = None,
     id_token_hint: str | None = None,
     expected_sub: str | None = None,
+    login_hint: str | None = None,
 ) -> HttpResponse:
     """Remember a new login attempt in the session and redirect to Authgear's authorize page.
 
-    ``max_age`` + ``id_token_hint`` + ``expected_sub`` make it a reauthentication: the callback
-    then accepts only the same user with a fresh ``auth_time``.
+    ``options`` must already be cleaned (:func:`clean_login_options`). ``max_age`` +
+    ``id_token_hint`` + ``expected_sub`` make it a reauthentication: the callback then accepts
+    only the same user with a fresh ``auth_time``. ``login_hint`` is for the site's code only
+    (any Authgear hint type, e.g. ``type=app_session_token``); never pass request input to it.
     """
     try:
+        if login_hint is not None:
+            options = {**options, "login_hint": trusted_login_hint(login_hint)}
         client = get_client()
         attempt = LoginAttempt.start(
             redirect_uri=callback_uri(request),
@@ -291,10 +317,32 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
         return HttpResponseRedirect(target)
 
 
+SIGNED_OUT_MESSAGE = "You have been signed out."
+LOGOUT_STATE_COOKIE = "authgear_logout_state"
+LOGOUT_STATE_SALT = "authgear_django.views.logout_state"
+# Authgear may first show its own "log out?" page: leave the person time to confirm there.
+LOGOUT_STATE_MAX_AGE = 600
+
+
+def logout_landing_url() -> str:
+    """Where a finished logout lands: ``LOGOUT_REDIRECT_URL``, never anything from the request."""
+    return str(resolve_url(conf.LOGOUT_REDIRECT_URL))
+
+
+def say_signed_out(request: HttpRequest) -> None:
+    """Queue "You have been signed out" if the messages framework is in use; else nothing."""
+    messages.success(request, SIGNED_OUT_MESSAGE, fail_silently=True)
+
+
 @method_decorator([csrf_protect, never_cache], name="dispatch")
 class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
     """GET shows a confirmation form; POST logs out here, revokes the login at Authgear, and
     sends the browser to Authgear's end-session endpoint.
+
+    Authgear sends the browser back to :class:`AuthgearLogoutReturnView` with the ``state`` we
+    gave it. The Django session is flushed by the logout, so the state travels in a short-lived
+    signed cookie instead, scoped to the return path: no session row is created for an
+    anonymous visitor, and it works with every session engine.
 
     With ``everywhere=True`` (the ``logout/everywhere/`` URL) every login of the user is
     revoked at Authgear and their sessions on this site end too.
@@ -305,7 +353,7 @@ class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
 
     @property
     def redirect_url(self) -> str:
-        return str(resolve_url(conf.LOGOUT_REDIRECT_URL))
+        return logout_landing_url()
 
     everywhere = False
 
@@ -334,15 +382,73 @@ class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
         auth.logout(request)
         target = self.redirect_url
         if not is_authgear_user:
+            say_signed_out(request)
             return HttpResponseRedirect(target)
+        state = secrets.token_urlsafe(32)
+        return_uri = conf.AUTHGEAR_POST_LOGOUT_REDIRECT_URI or request.build_absolute_uri(
+            reverse("authgear_django:logout_return")
+        )
         try:
             end_session = get_client().end_session_url(
-                id_token_hint=id_token,
-                post_logout_redirect_uri=conf.AUTHGEAR_POST_LOGOUT_REDIRECT_URI
-                or request.build_absolute_uri(target),
-                state=secrets.token_urlsafe(16),
+                id_token_hint=id_token, post_logout_redirect_uri=return_uri, state=state
             )
         except AuthgearError as error:
-            logger.warning("authgear_django: no end-session redirect after logout: %s", error)
+            logger.warning(
+                "authgear_django: no end-session redirect after logout: %s",
+                printable(error, limit=MAX_LOGGED_DETAIL),
+            )
             end_session = None
-        return HttpResponseRedirect(end_session or target)
+        if not end_session:
+            say_signed_out(request)
+            return HttpResponseRedirect(target)
+        response = HttpResponseRedirect(end_session)
+        response.set_signed_cookie(
+            LOGOUT_STATE_COOKIE,
+            state,
+            salt=LOGOUT_STATE_SALT,
+            max_age=LOGOUT_STATE_MAX_AGE,
+            path=urlsplit(return_uri).path or "/",
+            secure=request.is_secure(),
+            httponly=True,
+            samesite="Lax",  # Authgear's redirect back is a cross-site top-level GET
+        )
+        return response
+
+
+@method_decorator(never_cache, name="dispatch")
+class AuthgearLogoutReturnView(View):
+    """Where Authgear returns after ending its session (``post_logout_redirect_uri``).
+
+    The ``state`` must match the signed cookie set by the logout in this browser; then the
+    person sees "You have been signed out". Anything else (no cookie, expired, forged, another
+    state) just lands on ``LOGOUT_REDIRECT_URL`` silently. The landing URL never carries the
+    state and never comes from the request, so this is no open redirect.
+    """
+
+    http_method_names = ["get"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        expected = request.get_signed_cookie(
+            LOGOUT_STATE_COOKIE,
+            default=None,
+            salt=LOGOUT_STATE_SALT,
+            max_age=LOGOUT_STATE_MAX_AGE,
+        )
+        received = request.GET.get("state", "")
+        if (
+            expected
+            and received
+            and len(received) <= MAX_PARAMETER_LENGTH
+            and constant_time_compare(expected, received)
+        ):
+            say_signed_out(request)
+        elif received or expected:
+            security_logger.info(
+                "authgear_django: logout return without a matching state (cookie %s)",
+                "present" if expected else "missing or expired",
+            )
+        response = HttpResponseRedirect(logout_landing_url())
+        if LOGOUT_STATE_COOKIE in request.COOKIES:
+            # Single use: the same return link shows nothing a second time.
+            response.delete_cookie(LOGOUT_STATE_COOKIE, path=request.path, samesite="Lax")
+        return response

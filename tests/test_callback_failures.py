@@ -344,3 +344,57 @@ def test_failures_never_log_secrets(
         *fake_authgear.access_tokens,
     ):
         assert secret not in text
+
+
+FORGED_LINE = "2026-01-01 12:00:00 INFO authgear_django: user 1 (admin) logged in"
+
+
+def lines_logged_by_views(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.pathname.endswith("authgear_django/views.py")
+    ]
+
+
+@pytest.mark.parametrize("separator", ["\n", "\r\n", "\r", "\u2028", "\x85"])
+@pytest.mark.parametrize("parameter", ["error", "error_description"])
+def test_callback_error_parameters_cannot_forge_log_lines(
+    login_flow: LoginFlow,
+    client: Client,
+    caplog: pytest.LogCaptureFixture,
+    separator: str,
+    parameter: str,
+) -> None:
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    state = parse_qs(urlsplit(login_flow.start()).query)["state"][0]
+    values = {"error": "access_denied", "error_description": "user cancelled"}
+    values[parameter] += separator + FORGED_LINE
+    caplog.set_level(logging.DEBUG)
+    response = client.get("/auth/callback/?" + urlencode({**values, "state": state}))
+    assert response.status_code in (400, 403)
+    logged = lines_logged_by_views(caplog)
+    assert any(FORGED_LINE in line for line in logged), logged
+    for line in logged:
+        assert line.splitlines() == [line], line
+    assert_nobody_logged_in(client)
+
+
+def test_a_provider_error_body_cannot_forge_log_lines(
+    login_flow: LoginFlow,
+    client: Client,
+    fake_authgear: FakeAuthgear,
+    authgear_user: FakeUser,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import json
+
+    body = json.dumps({"error": "invalid_grant", "error_description": "gone\n" + FORGED_LINE})
+    fake_authgear.fail("token", status=400, body=body, content_type="application/json")
+    caplog.set_level(logging.DEBUG)
+    response = login_flow.login(authgear_user)
+    assert response.status_code == 400
+    logged = lines_logged_by_views(caplog)
+    assert any(FORGED_LINE in line for line in logged), logged
+    for line in logged:
+        assert line.splitlines() == [line], line
+    assert_nobody_logged_in(client)

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from django.test import Client, override_settings
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore
+from django.http import HttpRequest
+from django.test import Client, RequestFactory, override_settings
 
 from authgear_django.store import SESSION_ATTEMPTS_KEY
+from authgear_django.views import AuthgearLoginView, begin_login
 from tests.conftest import LoginFlow
 from tests.fake_authgear import CLIENT_ID, FakeAuthgear
 
@@ -107,3 +111,74 @@ def test_login_page_when_discovery_is_down_is_a_503_not_a_500(
     response = client.get("/auth/login/")
     assert response.status_code == 503
     assert b"cannot be reached" in response.content
+
+
+APP_SESSION_HINT = (
+    "https://authgear.com/login_hint?type=app_session_token&app_session_token=attackers-token"
+)
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [
+        APP_SESSION_HINT,
+        "https://authgear.com/login_hint?type=anonymous&jwt=attackers.anonymous.jwt",
+        "https://authgear.com/login_hint?type=login_id&type=app_session_token"
+        "&app_session_token=attackers-token&email=victim%40example.com",
+        "https://authgear.com/login_hint?type=login_id&email=victim%40example.com"
+        "&app_session_token=attackers-token",
+    ],
+)
+def test_a_crafted_link_cannot_sign_the_browser_into_someone_elses_session(
+    client: Client, fake_authgear: FakeAuthgear, hint: str
+) -> None:
+    """Login CSRF: the link's hint would open the attacker's Authgear session in this browser."""
+    response = client.get("/auth/login/", {"login_hint": hint, "next": "/private/"})
+    assert response.status_code == 400
+    assert b"invalid option" in response.content and b"Try again" in response.content
+    assert "Location" not in response
+    assert b"attackers" not in response.content
+    assert SESSION_ATTEMPTS_KEY not in client.session
+    assert "_auth_user_id" not in client.session
+    assert fake_authgear.calls["token"] == 0
+
+
+def test_a_login_id_hint_in_url_form_is_passed_on_rebuilt(login_flow: LoginFlow) -> None:
+    hint = "https://authgear.com/login_hint?email=jane%40example.com&type=login_id&enforce=true"
+    params = query_of(login_flow.start(urlencode({"login_hint": hint})))
+    assert params["login_hint"] == (
+        "https://authgear.com/login_hint?type=login_id&email=jane%40example.com&enforce=true"
+    )
+
+
+def _anonymous_request_with_session(path: str) -> HttpRequest:
+    request = RequestFactory().get(path)
+    request.session = SessionStore()
+    request.user = AnonymousUser()
+    return request
+
+
+def test_the_sites_code_may_pass_an_app_session_token_hint(fake_authgear: FakeAuthgear) -> None:
+    """begin_login(login_hint=...) is for code: any Authgear hint type goes through."""
+    request = _anonymous_request_with_session("/settings/")
+    response = begin_login(request, next_url="/settings/", options={}, login_hint=APP_SESSION_HINT)
+    assert response.status_code == 302
+    assert query_of(response["Location"])["login_hint"] == APP_SESSION_HINT
+    assert len(request.session[SESSION_ATTEMPTS_KEY]) == 1
+
+
+def test_a_login_view_configured_in_code_may_pass_an_app_session_token_hint(
+    fake_authgear: FakeAuthgear,
+) -> None:
+    view = AuthgearLoginView.as_view(extra_params={"login_hint": APP_SESSION_HINT})
+    response = view(_anonymous_request_with_session("/auth/login/?login_hint=other%40x.com"))
+    assert response.status_code == 302
+    assert query_of(response["Location"])["login_hint"] == APP_SESSION_HINT
+
+
+def test_a_bad_hint_from_code_is_a_400_page_not_a_500(fake_authgear: FakeAuthgear) -> None:
+    request = _anonymous_request_with_session("/")
+    hint = "https://authgear.com/login_hint?type=bogus"
+    response = begin_login(request, next_url=None, options={}, login_hint=hint)
+    assert response.status_code == 400
+    assert SESSION_ATTEMPTS_KEY not in request.session
