@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_save
 
 from authgear_django.client import TokenSet
 from authgear_django.conf import conf
@@ -39,6 +40,23 @@ class AuthgearAccount(models.Model):
         default=list,
         blank=True,
         help_text="Groups this app added from the user's Authgear roles (removed with the role).",
+    )
+    # Webhook ordering: Authgear numbers its events with one increasing ``seq``, so a delivery
+    # whose seq is not above the last one applied to the same attribute is older news and is
+    # not applied. Status (disabled / reenabled / deleted) and profile are independent: a late
+    # profile update still applies after a newer disable.
+    webhook_status_seq = models.BigIntegerField(
+        "last status event applied (seq)", null=True, blank=True, editable=False
+    )
+    webhook_profile_seq = models.BigIntegerField(
+        "last profile event applied (seq)", null=True, blank=True, editable=False
+    )
+    deactivated_by_webhook = models.BooleanField(
+        "deactivated by an Authgear webhook",
+        default=False,
+        editable=False,
+        help_text="Set when user.disabled deactivated the user; only then does user.reenabled "
+        "reactivate them. A deactivation made here (admin, shell) is never undone by Authgear.",
     )
 
     class Meta:
@@ -146,3 +164,27 @@ class AuthgearWebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+def _forget_webhook_deactivation(
+    sender: Any, instance: Any, created: bool, update_fields: Any, **kwargs: Any
+) -> None:
+    """A user made active here (admin, shell) owns ``is_active`` again: forget the webhook's mark.
+
+    Without this, an admin who reactivates a user Authgear disabled and later deactivates them
+    would see ``user.reenabled`` undo that second, local, decision.
+    """
+    if created or getattr(instance, "is_active", None) is not True:
+        return
+    if update_fields is not None and "is_active" not in update_fields:
+        return
+    AuthgearAccount.objects.filter(user_id=instance.pk, deactivated_by_webhook=True).update(
+        deactivated_by_webhook=False
+    )
+
+
+post_save.connect(
+    _forget_webhook_deactivation,
+    sender=settings.AUTH_USER_MODEL,
+    dispatch_uid="authgear_django.forget_webhook_deactivation",
+)

@@ -6,7 +6,18 @@ happens: the endpoint is on (404), the method is POST (405), the body is small e
 from ``Content-Length`` before reading and from the bytes read), the signature matches the raw
 body (401), the body is an event envelope (400). An accepted event is recorded by its id, so a
 redelivery does nothing again, then handled (see :meth:`AuthgearWebhookView.apply_event`), then
-:data:`authgear_django.signals.webhook_received` is sent. The answer is
+:data:`authgear_django.signals.webhook_received` is sent.
+
+**Order and age.** Authgear does not promise delivery order, and a body carries no signed
+time, so two checks come before the handling (:meth:`AuthgearWebhookView.skip_reason`). An
+event whose ``context.timestamp`` is more than :data:`WEBHOOK_MAX_EVENT_AGE` old is not applied
+(Authgear's spec retries for at most 3 days; anything older is a replay, and its id may already
+be pruned). A status or profile event whose ``seq`` is not above the last one applied to that
+user's status or profile is older news and is not applied either: a late ``user.reenabled``
+cannot undo a newer ``user.disabled``. Both are recorded, logged and answered 200 (a non-2xx
+would only make Authgear log a failure), and ``webhook_received`` is not sent for them, so
+that receivers do not apply stale news either. Records older than
+:data:`WEBHOOK_EVENT_RETENTION` are deleted by ``manage.py authgear_cleanup``. The answer is
 ``200 {"is_allowed": true}`` for every accepted event, blocking events included: this app
 never blocks an Authgear operation, and a failing signal receiver is logged, never turned
 into an error answer.
@@ -18,8 +29,11 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -64,6 +78,27 @@ _MAX_TYPE_LENGTH: int = getattr(
     AuthgearWebhookEvent._meta.get_field("event_type"), "max_length", 100
 )
 _MAX_SUB_LENGTH: int = getattr(AuthgearAccount._meta.get_field("sub"), "max_length", 255)
+_MAX_SEQ = 2**63 - 1  # a BigIntegerField
+_MAX_TIMESTAMP = 2**53  # exact as a float; a larger int could not even be compared to time.time()
+
+# An event older than this (by context.timestamp) is not applied: Authgear's documented retries
+# stop after 3 days (authgear-protocol.md §8.1), so older deliveries can only be replays.
+# Candidate setting: AUTHGEAR_WEBHOOK_MAX_EVENT_AGE (conf.py is not ours to change here).
+WEBHOOK_MAX_EVENT_AGE = timedelta(days=7)
+# authgear_cleanup deletes event records received longer ago than this. It must stay well
+# above WEBHOOK_MAX_EVENT_AGE: an event id still young enough to be applied must still be on
+# record, or a replay of it would be applied again; the 23 days between absorb clock skew.
+# Candidate setting: AUTHGEAR_WEBHOOK_EVENT_RETENTION_DAYS.
+WEBHOOK_EVENT_RETENTION = timedelta(days=30)
+
+# Events applied in ``seq`` order, each to the account's counter of the attribute it changes.
+ORDERED_EVENTS = {
+    "user.disabled": "webhook_status_seq",
+    "user.reenabled": "webhook_status_seq",
+    "user.deleted": "webhook_status_seq",
+    "user.anonymized": "webhook_status_seq",
+    "user.profile.updated": "webhook_profile_seq",
+}
 
 # standard attribute → user model field, for ``user.profile.updated`` (email is handled apart,
 # through the model's ``get_email_field_name()``).
@@ -99,6 +134,8 @@ class WebhookEvent:
     type: str
     sub: str | None  # payload.user.id: the Authgear user the event is about, if any
     data: dict[str, Any]
+    seq: int | None = None  # Authgear's increasing event number; None when absent
+    timestamp: float | None = None  # context.timestamp (Unix seconds); None when absent
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -139,7 +176,26 @@ def parse_event(body: bytes) -> WebhookEvent:
     attributes = (user or {}).get("standard_attributes")
     if attributes is not None and not isinstance(attributes, dict):
         raise InvalidEvent("invalid_event", "payload.user.standard_attributes must be an object.")
-    return WebhookEvent(id=event_id, type=event_type, sub=sub or None, data=data)
+    seq = data.get("seq")
+    if seq is not None and (not _is_number(seq, integer=True) or not 0 <= seq <= _MAX_SEQ):
+        raise InvalidEvent("invalid_event", "seq must be a non-negative integer.")
+    timestamp = (context or {}).get("timestamp")
+    if timestamp is not None and (
+        not _is_number(timestamp, integer=False) or not abs(timestamp) <= _MAX_TIMESTAMP
+    ):
+        raise InvalidEvent("invalid_event", "context.timestamp must be a number (Unix seconds).")
+    return WebhookEvent(
+        id=event_id, type=event_type, sub=sub or None, data=data, seq=seq, timestamp=timestamp
+    )
+
+
+def _is_number(value: Any, *, integer: bool) -> bool:
+    """A JSON number (not a boolean; finite: ``json.loads`` accepts ``NaN`` and ``Infinity``)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return not integer and isinstance(value, float) and math.isfinite(value)
 
 
 def end_logins_here(user_id: Any, *, reason: str) -> int:
@@ -267,6 +323,16 @@ class AuthgearWebhookView(View):
                         "authgear_django: webhook %s %s: already handled", event.type, event.id
                     )
                     return _allowed()
+                skipped = self.skip_reason(event)
+                if skipped is not None:
+                    logger.warning(
+                        "authgear_django: webhook %s %s (seq %s) not applied: %s",
+                        event.type,
+                        event.id,
+                        event.seq,
+                        skipped,
+                    )
+                    return _allowed()  # the record commits: a redelivery is "already handled"
                 user = self.apply_event(event)
         except Exception:
             logger.exception("authgear_django: webhook %s %s failed", event.type, event.id)
@@ -303,6 +369,32 @@ class AuthgearWebhookView(View):
             return False
         return True
 
+    def skip_reason(self, event: WebhookEvent) -> str | None:
+        """Why the event must not be applied (too old, or older than news applied already).
+
+        ``None`` means apply it; for a status or profile event of a linked user, its ``seq`` is
+        then stored as the last applied. The account row stays locked until the commit, so two
+        events of one user are ordered even when they arrive together (PostgreSQL, MySQL).
+        An event without ``seq`` or ``context.timestamp`` (not sent by Authgear) cannot be
+        judged by it and is applied.
+        """
+        if event.timestamp is not None:
+            age = time.time() - event.timestamp
+            if age > WEBHOOK_MAX_EVENT_AGE.total_seconds():
+                return f"too old (context.timestamp {age / 86400:.1f} days ago)"
+        field = ORDERED_EVENTS.get(event.type)
+        if field is None or event.seq is None or not event.sub:
+            return None
+        account = AuthgearAccount.objects.select_for_update().filter(sub=event.sub).first()
+        if account is None:
+            return None
+        last_applied: int | None = getattr(account, field)
+        if last_applied is not None and event.seq <= last_applied:
+            return f"out of order (seq {event.seq} is not after {last_applied}, applied already)"
+        setattr(account, field, event.seq)
+        account.save(update_fields=[field])
+        return None
+
     # --- built-in handling (override in a subclass to change it) ----------------------------
 
     def apply_event(self, event: WebhookEvent) -> AbstractBaseUser | None:
@@ -330,13 +422,30 @@ class AuthgearWebhookView(View):
         at Authgear by the clock, with no ``user.reenabled`` to count on, so ``is_active`` is left
         alone then: Authgear itself refuses the user's logins meanwhile, and they can log in here
         again as soon as Authgear lets them (a deactivated user would be refused here for good).
+        The account is marked ``deactivated_by_webhook`` only when this call made the user
+        inactive: a user an admin had deactivated here already stays the admin's decision.
         """
-        if not _time_limited(event):
-            _set_active(user, False)
+        if not _time_limited(event) and _set_active(user, False):
+            _mark_deactivated_by_webhook(user, True)
         end_logins_here(user.pk, reason="webhook_disabled")
 
     def user_reenabled(self, user: AbstractBaseUser, event: WebhookEvent) -> None:
-        _set_active(user, True)
+        """Reactivate the user, but only if a ``user.disabled`` webhook deactivated them.
+
+        A deactivation decided here (Django admin, shell) is not Authgear's to undo: the user
+        stays inactive, and the skip is logged.
+        """
+        account: AuthgearAccount | None = getattr(user, "authgear_account", None)
+        if account is not None and account.deactivated_by_webhook:
+            _set_active(user, True)
+            _mark_deactivated_by_webhook(user, False)
+        elif getattr(user, "is_active", True) is False:
+            logger.info(
+                "authgear_django: webhook user.reenabled %s: user %s was deactivated here, "
+                "not by Authgear; left inactive",
+                event.id,
+                user.pk,
+            )
 
     def user_deleted(
         self, user: AbstractBaseUser, account: AuthgearAccount, event: WebhookEvent
@@ -389,11 +498,18 @@ def _assign(user: AbstractBaseUser, field_name: str, value: str) -> bool:
     return True
 
 
-def _set_active(user: AbstractBaseUser, active: bool) -> None:
+def _set_active(user: AbstractBaseUser, active: bool) -> bool:
+    """Set ``is_active`` if the model has it; whether it changed."""
     field: str = "is_active"  # not a field of every custom user model
     if _has_field(user, field) and getattr(user, field) != active:
         setattr(user, field, active)
         user.save(update_fields=[field])
+        return True
+    return False
+
+
+def _mark_deactivated_by_webhook(user: AbstractBaseUser, value: bool) -> None:
+    AuthgearAccount.objects.filter(user_id=user.pk).update(deactivated_by_webhook=value)
 
 
 def _time_limited(event: WebhookEvent) -> bool:

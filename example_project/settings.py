@@ -7,15 +7,31 @@ Configuration comes from environment variables named as in Authgear's guide (and
 - ``AUTHGEAR_REDIRECT_URL`` (optional; default built from the request: ``/auth/callback/``)
 - ``AUTHGEAR_POST_LOGOUT_REDIRECT_URL`` (optional; default ``<site>/``)
 - ``AUTHGEAR_WEBHOOK_SECRET`` (optional; turns on the webhook endpoint ``/auth/webhook/``)
-- ``DATABASE_URL`` (optional; SQLite by default), ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``
+- ``DATABASE_URL`` (optional; SQLite by default)
+- ``DJANGO_DEBUG``: ``true`` for local development; **off by default**.
+- ``DJANGO_SECRET_KEY`` (required unless DEBUG is on), ``DJANGO_SECRET_KEY_FALLBACKS``
+  (optional, comma-separated: previous keys while rotating), ``AUTHGEAR_TOKEN_ENCRYPTION_KEYS``
+  (optional, comma-separated; by default the stored tokens are encrypted with keys derived from
+  the secret key).
+- ``DJANGO_ALLOWED_HOSTS`` (comma-separated; default ``127.0.0.1,localhost,[::1]``).
+- ``EXAMPLE_SECRET_KEY_FILE`` (DEBUG only; default ``example_project/.secret_key``).
+
+With DEBUG off and no ``DJANGO_SECRET_KEY`` the site refuses to start: the secret key signs
+sessions and encrypts the stored Authgear tokens, and a key anyone can read would hand both
+out. With DEBUG on and no key, a random key is generated once and kept in a git-ignored file
+(``EXAMPLE_SECRET_KEY_FILE``), so that logins and stored refresh tokens survive a restart of
+the development server; delete the file to start over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from pathlib import Path
 
 import django
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,11 +42,69 @@ except ImportError:  # pragma: no cover
 else:
     load_dotenv(BASE_DIR / ".env")
 
-DEBUG = os.environ.get("DJANGO_DEBUG", "true").lower() in ("1", "true", "yes")
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "example-only-insecure-secret-key-change-me-0123456789"
+# Keys this example once published as defaults: in anyone's hands, so never accepted.
+PUBLISHED_SECRET_KEYS = frozenset(
+    {
+        "example-only-insecure-secret-key-change-me-0123456789",  # this site's former default
+        "local-op-insecure-development-key-do-not-deploy",  # the local provider's
+    }
 )
-ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    """A comma-separated variable as a list, blanks dropped (an empty variable is no value)."""
+    return [item.strip() for item in (os.environ.get(name) or default).split(",") if item.strip()]
+
+
+def _development_secret_key(path: Path) -> str:
+    """The key kept in ``path``, created (random, owner-only) on first use.
+
+    A file, not a key per process: the key encrypts the stored refresh tokens and signs
+    sessions, so a new key at each restart of ``runserver`` would log everyone out and leave
+    undecryptable token rows behind. Created with a link so that two processes starting
+    together (``migrate`` and ``runserver``, or parallel tests) end up with the same key.
+    """
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secrets.token_urlsafe(50) + "\n")
+        with contextlib.suppress(FileExistsError):  # another process created it meanwhile
+            os.link(temporary, path)
+    finally:
+        temporary.unlink()
+    return path.read_text(encoding="ascii").strip()
+
+
+DEBUG = os.environ.get("DJANGO_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+if SECRET_KEY in PUBLISHED_SECRET_KEYS:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is a key published in this repository; set a secret one."
+    )
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. With DEBUG off the example site needs a secret key "
+            "from the environment (it signs sessions and encrypts the stored Authgear tokens): "
+            'generate one with  python -c "import secrets; print(secrets.token_urlsafe(50))"  '
+            "and export it, or set DJANGO_DEBUG=true for local development."
+        )
+    SECRET_KEY = _development_secret_key(
+        Path(
+            os.environ.get("EXAMPLE_SECRET_KEY_FILE")
+            or BASE_DIR / "example_project" / ".secret_key"
+        )
+    )
+SECRET_KEY_FALLBACKS = _env_list("DJANGO_SECRET_KEY_FALLBACKS")
+# Hosts this site answers to (the Host header of each request is checked against them).
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -121,6 +195,8 @@ AUTHGEAR_CLIENT_SECRET = os.environ.get("AUTHGEAR_CLIENT_SECRET", "")
 AUTHGEAR_REDIRECT_URI = os.environ.get("AUTHGEAR_REDIRECT_URL") or None
 AUTHGEAR_POST_LOGOUT_REDIRECT_URI = os.environ.get("AUTHGEAR_POST_LOGOUT_REDIRECT_URL") or None
 AUTHGEAR_WEBHOOK_SECRET = os.environ.get("AUTHGEAR_WEBHOOK_SECRET") or None
+if _env_list("AUTHGEAR_TOKEN_ENCRYPTION_KEYS"):
+    AUTHGEAR_TOKEN_ENCRYPTION_KEYS = _env_list("AUTHGEAR_TOKEN_ENCRYPTION_KEYS")
 
 LOGGING = {
     "version": 1,

@@ -23,8 +23,8 @@ from django.test import Client
 from django.utils import timezone
 
 from authgear_django.crypto import TokenCipher, TokenDecryptionError
-from authgear_django.models import AuthgearAccount, AuthgearLogin
-from authgear_django.signals import login_revoked
+from authgear_django.models import AuthgearAccount, AuthgearLogin, AuthgearWebhookEvent
+from authgear_django.signals import login_revoked, webhook_received
 from tests.conftest import LoginFlow
 from tests.fake_authgear import (
     CLIENT_SECRET,
@@ -35,6 +35,8 @@ from tests.fake_authgear import (
     public_jwk,
     rsa_key,
 )
+from tests.test_webhooks import SECRET as WEBHOOK_SECRET
+from tests.test_webhooks import deliver, event
 
 pytestmark = pytest.mark.django_db
 
@@ -565,6 +567,51 @@ def test_cleanup_skips_the_session_check_with_cookie_sessions(
     out, err = run("authgear_cleanup")
     assert count(out, "no_session") == 0 and AuthgearLogin.objects.count() == 1
     assert "skipping the check for logins whose session is gone" in err
+
+
+def test_cleanup_deletes_webhook_event_records_past_the_retention(clock: Any, settings) -> None:
+    """Records of handled events go after 30 days, and a replay of a forgotten event is still
+    not applied: by then it is far older than the 7 days past which no event is applied."""
+    settings.AUTHGEAR_WEBHOOK_SECRET = WEBHOOK_SECRET
+    signalled: list[str] = []
+
+    def receiver(sender: Any, event: dict[str, Any], **kwargs: Any) -> None:
+        signalled.append(event["id"])
+
+    webhook_received.connect(receiver, weak=False, dispatch_uid="test_commands")
+    try:
+        old = event("user.created", "sub-old")
+        assert deliver(Client(), old).status_code == 200
+        clock.shift(timedelta(days=31).total_seconds())
+        recent = event("user.created", "sub-recent")
+        assert deliver(Client(), recent).status_code == 200
+        label = "webhook event records received over 30 days ago"
+
+        out, _ = run("authgear_cleanup", "--dry-run")
+        assert count(out, label) == 1
+        assert AuthgearWebhookEvent.objects.count() == 2
+
+        out, err = run("authgear_cleanup", "--batch-size", "1")
+        assert count(out, label) == 1 and err == ""
+        assert list(AuthgearWebhookEvent.objects.values_list("event_id", flat=True)) == [
+            recent["id"]
+        ]
+        out, _ = run("authgear_cleanup")
+        assert count(out, label) == 0
+
+        assert deliver(Client(), old).status_code == 200  # a replay of the forgotten event
+        assert signalled == [old["id"], recent["id"]]
+    finally:
+        webhook_received.disconnect(dispatch_uid="test_commands")
+
+
+def test_cleanup_keeps_webhook_event_records_within_the_retention(clock: Any, settings) -> None:
+    settings.AUTHGEAR_WEBHOOK_SECRET = WEBHOOK_SECRET
+    assert deliver(Client(), event("user.created", "sub-1")).status_code == 200
+    clock.shift(timedelta(days=29).total_seconds())
+    out, _ = run("authgear_cleanup")
+    assert count(out, "webhook event records received over 30 days ago") == 0
+    assert AuthgearWebhookEvent.objects.count() == 1
 
 
 # --- authgear_rotate_key -------------------------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -17,24 +21,111 @@ from tests.fake_authgear import FakeAuthgear, FakeUser
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_example_settings_pass_django_checks() -> None:
+PUBLISHED_KEY = "example-only-insecure-secret-key-change-me-0123456789"
+# Prints what the example site's settings came to, in a process of its own.
+SHOW_SETTINGS = (
+    "import json; from django.conf import settings; print(json.dumps({"
+    "'DEBUG': settings.DEBUG, 'SECRET_KEY': settings.SECRET_KEY, "
+    "'ALLOWED_HOSTS': settings.ALLOWED_HOSTS}))"
+)
+
+
+def manage(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py <args>`` of the example site, with only the variables given (plus the
+    required Authgear ones). Empty values also win over a developer's ``.env`` file, since
+    python-dotenv does not override what is set."""
     env = {
-        **os.environ,
-        "AUTHGEAR_ENDPOINT": "https://myapp.authgear.cloud",
-        "AUTHGEAR_CLIENT_ID": "a1b2c3d4e5f60718",
-        "AUTHGEAR_CLIENT_SECRET": "secret",
-        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DJANGO_", "AUTHGEAR_", "EXAMPLE_"))
     }
-    env.pop("DATABASE_URL", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--fail-level", "WARNING"],
+    env.update(
+        {
+            "AUTHGEAR_ENDPOINT": "https://myapp.authgear.cloud",
+            "AUTHGEAR_CLIENT_ID": "a1b2c3d4e5f60718",
+            "AUTHGEAR_CLIENT_SECRET": "secret",
+            "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "DJANGO_DEBUG": "",
+            "DJANGO_SECRET_KEY": "",
+            "DATABASE_URL": "",
+            "REDIS_URL": "",
+            **variables,
+        }
+    )
+    return subprocess.run(  # noqa: S603  (our own interpreter and manage.py)
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def example_settings(**variables: str) -> dict[str, Any]:
+    result = manage("shell", "-c", SHOW_SETTINGS, **variables)
     assert result.returncode == 0, result.stdout + result.stderr
+    settings: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return settings
+
+
+def test_example_settings_pass_django_checks_in_development(tmp_path: Path) -> None:
+    result = manage(
+        "check",
+        "--fail-level",
+        "WARNING",
+        DJANGO_DEBUG="true",
+        EXAMPLE_SECRET_KEY_FILE=str(tmp_path / "key"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_example_refuses_to_start_with_debug_off_and_no_secret_key() -> None:
+    result = manage("check")  # neither DJANGO_DEBUG nor DJANGO_SECRET_KEY
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DJANGO_SECRET_KEY is not set." in result.stderr
+    assert "DJANGO_DEBUG=true" in result.stderr  # the way out, for a developer
+
+
+def test_example_debug_is_off_unless_asked_for() -> None:
+    key = "a-secret-from-the-environment-" + "x" * 40
+    shown = example_settings(DJANGO_SECRET_KEY=key)
+    assert shown["DEBUG"] is False
+    assert shown["SECRET_KEY"] == key
+    assert shown["ALLOWED_HOSTS"] == ["127.0.0.1", "localhost", "[::1]"]
+    assert example_settings(DJANGO_SECRET_KEY=key, DJANGO_DEBUG="true")["DEBUG"] is True
+
+
+@pytest.mark.parametrize("debug", ["", "true"])
+def test_example_refuses_the_key_it_once_published(debug: str) -> None:
+    result = manage("check", DJANGO_SECRET_KEY=PUBLISHED_KEY, DJANGO_DEBUG=debug)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is a key published in this repository" in result.stderr
+
+
+def test_example_debug_key_is_random_private_and_kept_across_restarts(tmp_path: Path) -> None:
+    """Kept: it encrypts the stored refresh tokens, so a new key per start would strand them."""
+    key_file = tmp_path / "secret_key"
+    first = example_settings(DJANGO_DEBUG="true", EXAMPLE_SECRET_KEY_FILE=str(key_file))
+    again = example_settings(DJANGO_DEBUG="true", EXAMPLE_SECRET_KEY_FILE=str(key_file))
+    assert first["SECRET_KEY"] == again["SECRET_KEY"] == key_file.read_text().strip()
+    assert len(first["SECRET_KEY"]) >= 50 and first["SECRET_KEY"] != PUBLISHED_KEY
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert [path.name for path in tmp_path.iterdir()] == ["secret_key"]  # no temporary left
+
+    other_file = tmp_path / "elsewhere"
+    other = example_settings(DJANGO_DEBUG="true", EXAMPLE_SECRET_KEY_FILE=str(other_file))
+    assert other["SECRET_KEY"] != first["SECRET_KEY"]  # random, not a constant
+
+
+def test_the_default_development_key_file_is_ignored_by_git() -> None:
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and the repository")
+    result = subprocess.run(  # noqa: S603  (git itself, fixed arguments)
+        [git, "check-ignore", "--quiet", "example_project/.secret_key"], cwd=ROOT, check=False
+    )
+    assert result.returncode == 0
 
 
 example = override_settings(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import threading
@@ -41,6 +42,8 @@ URL = "/auth/webhook/"
 SECRET = "Vx3_kq9ZtN2bLw8RjH5mYc0aUe7sDf4G"  # the shape Authgear generates: 32 of [0-9A-Za-z_]
 TEST_VECTOR = "dc46983557fea127b43af721467eb9b3fde2338fe3e14f51952aa8478c13d355"
 SIGN = object()  # deliver(): sign the body with SECRET
+DAY = 86400
+_SEQ = itertools.count(435)  # Authgear numbers its events in the order they happen
 User = get_user_model()
 
 
@@ -104,9 +107,16 @@ def sign(body: bytes, secret: str = SECRET) -> str:
 
 
 def event(
-    event_type: str, sub: str | None = None, *, user: dict[str, Any] | None = None, **payload: Any
+    event_type: str,
+    sub: str | None = None,
+    *,
+    user: dict[str, Any] | None = None,
+    seq: int | None = None,
+    timestamp: float | None = None,
+    **payload: Any,
 ) -> dict[str, Any]:
-    """An envelope shaped like Authgear's (authgear-protocol.md §8.3)."""
+    """An envelope shaped like Authgear's (authgear-protocol.md §8.3), numbered like Authgear's:
+    each call takes the next ``seq`` unless one is given, and happens now unless told when."""
     if sub is not None:
         payload["user"] = {
             "id": sub,
@@ -127,11 +137,11 @@ def event(
         }
     return {
         "id": str(uuid.uuid4()).upper(),
-        "seq": 435,
+        "seq": next(_SEQ) if seq is None else seq,
         "type": event_type,
         "payload": payload,
         "context": {
-            "timestamp": int(time.time()),
+            "timestamp": int(time.time()) if timestamp is None else timestamp,
             "user_id": sub,
             "triggered_by": "admin_api",
             "preferred_languages": [],
@@ -358,6 +368,24 @@ def test_a_body_without_content_length_is_cut_off_past_the_limit(
             "invalid_event",
         ),
         (b'{"id": "E1", "type": "user.created", "context": "ctx"}', "invalid_event"),
+        (b'{"id": "E1", "type": "user.disabled", "seq": "435"}', "invalid_event"),
+        (b'{"id": "E1", "type": "user.disabled", "seq": -1}', "invalid_event"),
+        (b'{"id": "E1", "type": "user.disabled", "seq": 4.5}', "invalid_event"),
+        (b'{"id": "E1", "type": "user.disabled", "seq": true}', "invalid_event"),
+        (b'{"id": "E1", "type": "user.disabled", "seq": 9223372036854775808}', "invalid_event"),
+        (
+            b'{"id": "E1", "type": "user.disabled", "context": {"timestamp": "now"}}',
+            "invalid_event",
+        ),
+        (b'{"id": "E1", "type": "user.disabled", "context": {"timestamp": NaN}}', "invalid_event"),
+        (
+            b'{"id": "E1", "type": "user.disabled", "context": {"timestamp": -Infinity}}',
+            "invalid_event",
+        ),
+        (
+            b'{"id": "E1", "type": "user.disabled", "context": {"timestamp": 1%s}}' % (b"0" * 400),
+            "invalid_event",
+        ),
     ],
 )
 def test_signed_but_malformed_bodies_get_400(
@@ -419,6 +447,158 @@ def test_a_redelivered_disable_does_not_undo_a_later_reenable(hook: Client, link
     linked.refresh_from_db()
     assert linked.is_active is True
     assert AuthgearWebhookEvent.objects.count() == 2
+
+
+# --- order, age and local decisions -------------------------------------------------------------
+
+
+def not_applied_logs(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "authgear_django" and "not applied" in r.getMessage()
+    ]
+
+
+def test_a_late_older_reenable_does_not_undo_a_newer_disable(
+    hook: Client, linked: Any, received: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    sub = sub_of(linked)
+    assert_allowed(deliver(hook, event("user.disabled", sub, seq=1001)))
+    with caplog.at_level(logging.INFO, logger="authgear_django"):
+        late = event("user.reenabled", sub, seq=1000)  # happened before the disable
+        assert_allowed(deliver(hook, late))
+
+    linked.refresh_from_db()
+    assert linked.is_active is False
+    assert [r["event_type"] for r in received] == ["user.disabled"]  # not signalled either
+    assert AuthgearWebhookEvent.objects.filter(event_id=late["id"]).exists()  # but recorded
+    assert not_applied_logs(caplog) == [
+        f"authgear_django: webhook user.reenabled {late['id']} (seq 1000) not applied: "
+        "out of order (seq 1000 is not after 1001, applied already)"
+    ]
+    assert AuthgearAccount.objects.get(user=linked).webhook_status_seq == 1001
+
+
+def test_a_late_older_disable_does_not_log_out_a_reenabled_user(
+    hook: Client, two_devices: list[LoginFlow], authgear_user: FakeUser, revoked: list[Any]
+) -> None:
+    user = AuthgearAccount.objects.get().user
+    assert_allowed(deliver(hook, event("user.disabled", sub_of(user), seq=2000)))
+    assert_allowed(deliver(hook, event("user.reenabled", sub_of(user), seq=2001)))
+    for flow in two_devices:  # logged out by the disable; they log in again
+        assert flow.login(authgear_user).status_code == 302
+    revoked.clear()
+
+    assert_allowed(deliver(hook, event("user.disabled", sub_of(user), seq=1999)))
+
+    user.refresh_from_db()
+    assert user.is_active is True
+    assert AuthgearLogin.objects.count() == 2
+    for flow in two_devices:
+        assert flow.client.get("/private/").status_code == 200
+    assert revoked == []
+
+
+def test_an_older_profile_update_does_not_overwrite_a_newer_one(hook: Client, linked: Any) -> None:
+    def profile(given_name: str, seq: int) -> dict[str, Any]:
+        attributes = {"given_name": given_name}
+        return event(
+            "user.profile.updated",
+            sub_of(linked),
+            user={"standard_attributes": attributes},
+            seq=seq,
+        )
+
+    assert_allowed(deliver(hook, profile("Janet", 3001)))
+    assert_allowed(deliver(hook, profile("Jan", 3000)))  # the previous name, delivered late
+    linked.refresh_from_db()
+    assert linked.first_name == "Janet"
+
+
+def test_status_and_profile_are_ordered_separately(hook: Client, linked: Any) -> None:
+    """A late profile update is still news after a newer disable: it changed something else."""
+    sub = sub_of(linked)
+    assert_allowed(deliver(hook, event("user.disabled", sub, seq=4001)))
+    attributes = {"given_name": "Janet"}
+    late_profile = event(
+        "user.profile.updated", sub, user={"standard_attributes": attributes}, seq=4000
+    )
+    assert_allowed(deliver(hook, late_profile))
+    linked.refresh_from_db()
+    assert (linked.is_active, linked.first_name) == (False, "Janet")
+
+
+def test_events_in_order_are_all_applied(hook: Client, linked: Any) -> None:
+    sub = sub_of(linked)
+    for event_type, active in [
+        ("user.disabled", False),
+        ("user.reenabled", True),
+        ("user.disabled", False),
+        ("user.reenabled", True),
+    ]:
+        assert_allowed(deliver(hook, event(event_type, sub)))
+        linked.refresh_from_db()
+        assert linked.is_active is active
+
+
+def test_an_event_older_than_the_max_age_is_recorded_but_not_applied(
+    hook: Client, linked: Any, received: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A replay: Authgear stops retrying after 3 days, and after 30 its id may be pruned."""
+    stale = event("user.disabled", sub_of(linked), timestamp=time.time() - 8 * DAY)
+    with caplog.at_level(logging.INFO, logger="authgear_django"):
+        assert_allowed(deliver(hook, stale))
+    linked.refresh_from_db()
+    assert linked.is_active is True
+    assert received == []
+    assert AuthgearWebhookEvent.objects.get().event_id == stale["id"]
+    assert len(not_applied_logs(caplog)) == 1
+    assert "too old (context.timestamp 8.0 days ago)" in not_applied_logs(caplog)[0]
+
+    recent = event("user.disabled", sub_of(linked), timestamp=time.time() - 6 * DAY)
+    assert_allowed(deliver(hook, recent))  # a late but possible delivery is applied
+    linked.refresh_from_db()
+    assert linked.is_active is False
+
+
+def test_an_admin_deactivation_survives_user_reenabled(
+    hook: Client, linked: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    linked.is_active = False
+    linked.save()  # what the admin's change form does
+    with caplog.at_level(logging.INFO, logger="authgear_django"):
+        assert_allowed(deliver(hook, event("user.reenabled", sub_of(linked))))
+    linked.refresh_from_db()
+    assert linked.is_active is False
+    assert any("deactivated here, not by Authgear" in r.getMessage() for r in caplog.records)
+
+
+def test_an_admin_deactivation_survives_an_authgear_disable_and_reenable(
+    hook: Client, linked: Any
+) -> None:
+    linked.is_active = False
+    linked.save()
+    assert_allowed(deliver(hook, event("user.disabled", sub_of(linked))))
+    assert_allowed(deliver(hook, event("user.reenabled", sub_of(linked))))
+    linked.refresh_from_db()
+    assert linked.is_active is False
+
+
+def test_an_admin_deactivation_after_an_admin_reactivation_survives_user_reenabled(
+    hook: Client, linked: Any
+) -> None:
+    """Authgear disables; an admin reactivates here, then deactivates again: that last,
+    local, decision is not Authgear's to undo."""
+    assert_allowed(deliver(hook, event("user.disabled", sub_of(linked))))
+    linked.refresh_from_db()
+    linked.is_active = True
+    linked.save()
+    linked.is_active = False
+    linked.save()
+    assert_allowed(deliver(hook, event("user.reenabled", sub_of(linked))))
+    linked.refresh_from_db()
+    assert linked.is_active is False
 
 
 # --- built-in handling --------------------------------------------------------------------------

@@ -72,7 +72,7 @@ class Stack:
             "LOCAL_OP_KEY_FILE": str(self.workdir / "op_rsa_key.pem"),
             "LOCAL_OP_ACCESS_TOKEN_LIFETIME": str(self.args.token_lifetime),
             "LOCAL_OP_REDIRECT_URIS": f"{self.site_url}/auth/callback/",
-            "LOCAL_OP_POST_LOGOUT_REDIRECT_URIS": f"{self.site_url}/",
+            "LOCAL_OP_POST_LOGOUT_REDIRECT_URIS": f"{self.site_url}/auth/logout/return/",
             "LOCAL_OP_TEST_HOOKS": "1",
             "LOCAL_OP_FAST_HASHES": "0" if self.args.slow_hashes else "1",
         }
@@ -83,6 +83,7 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "example_project.settings",
             "DJANGO_DEBUG": "true" if self.args.debug else "false",
             "DJANGO_ALLOWED_HOSTS": HOST,
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "AUTHGEAR_ENDPOINT": self.op_url,
             "AUTHGEAR_CLIENT_ID": CLIENT_ID,
             "AUTHGEAR_CLIENT_SECRET": CLIENT_SECRET,

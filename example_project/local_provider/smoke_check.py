@@ -447,7 +447,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--post-logout-redirect-uri",
-        default=post_logout[0] if post_logout else "http://127.0.0.1:8000/",
+        default=post_logout[0] if post_logout else "http://127.0.0.1:8000/auth/logout/return/",
     )
     parser.add_argument("--email", default="demo@example.com")
     parser.add_argument("--password", default="authgear-demo")

@@ -287,13 +287,15 @@ def start_stack(
         "LOCAL_OP_KEY_FILE": str(workdir / "op_rsa_key.pem"),
         "LOCAL_OP_ACCESS_TOKEN_LIFETIME": str(access_token_lifetime),
         "LOCAL_OP_REDIRECT_URIS": f"{site_url}/auth/callback/",
-        "LOCAL_OP_POST_LOGOUT_REDIRECT_URIS": f"{site_url}/",
+        "LOCAL_OP_POST_LOGOUT_REDIRECT_URIS": f"{site_url}/auth/logout/return/",
         "LOCAL_OP_TEST_HOOKS": "1",
     }
     site_env = {
         **base_env(),
         "DJANGO_SETTINGS_MODULE": "example_project.settings",
         "DJANGO_DEBUG": "true",
+        # One key per stack: nothing written into the repository, nothing shared between stacks.
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "AUTHGEAR_ENDPOINT": op_url,
         "AUTHGEAR_CLIENT_ID": CLIENT_ID,

@@ -6,6 +6,11 @@ without a refresh token outlives its access token. Their rows would pile up fore
 (encrypted) tokens for nothing. Run this from cron: it is idempotent, works in batches with the
 rows locked (rows being refreshed right now are skipped, not waited for), and by default does
 not call Authgear at all.
+
+The records of handled webhook events are deleted too, once received more than
+``WEBHOOK_EVENT_RETENTION`` (30 days) ago: long after Authgear's last redelivery (3 days) and
+after the age past which the webhook view applies no event anyway (7 days), so forgetting an
+event id never lets a replay of it be applied again.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from authgear_django.management import (
     non_negative_int,
     positive_int,
 )
-from authgear_django.models import AuthgearLogin
+from authgear_django.models import AuthgearLogin, AuthgearWebhookEvent
 from authgear_django.provider import get_client
+from authgear_django.webhooks import WEBHOOK_EVENT_RETENTION
 
 logger = logging.getLogger("authgear_django")
 
@@ -55,7 +61,9 @@ class Command(BaseCommand):
     help = (
         "Delete dead Authgear logins: no refresh token and access token expired (plus a grace), "
         "tokens no configured key can decrypt, Django session gone, and with --older-than-days "
-        "logins idle that long. Safe to run from cron; does not call Authgear unless --revoke."
+        "logins idle that long; and records of webhook events received over "
+        f"{WEBHOOK_EVENT_RETENTION.days} days ago. Safe to run from cron; does not call "
+        "Authgear unless --revoke."
     )
     # Run from cron: no system-check warnings in every cron mail, no skipped cleanup because of
     # an unrelated check error. `manage.py check` is the place for those.
@@ -126,6 +134,32 @@ class Command(BaseCommand):
             self._revoke_tokens(tokens)  # after the commit: never hold row locks over the network
 
         self._report(checked, counts, days=days, grace_hours=options["grace_hours"])
+        self._prune_webhook_events(now - WEBHOOK_EVENT_RETENTION, batch_size)
+
+    def _prune_webhook_events(self, received_before: datetime, batch_size: int) -> None:
+        """Delete (or count) webhook event records received before ``received_before``.
+
+        In batches of primary keys, so that a backlog of months does not become one huge
+        DELETE holding its locks while webhooks keep arriving.
+        """
+        old = AuthgearWebhookEvent.objects.filter(received_at__lt=received_before)
+        if self.dry_run:
+            deleted = old.count()
+        else:
+            deleted = 0
+            while True:
+                with transaction.atomic():
+                    batch = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
+                    if not batch:
+                        break
+                    deleted += AuthgearWebhookEvent.objects.filter(pk__in=batch).delete()[0]
+        verb = "would delete" if self.dry_run else "deleted"
+        self.stdout.write(
+            f"webhook event records received over {WEBHOOK_EVENT_RETENTION.days} days ago, "
+            f"{verb}: {deleted}"
+        )
+        if deleted and not self.dry_run:
+            logger.info("authgear_cleanup deleted %d old webhook event record(s)", deleted)
 
     def _batch(
         self, after: Any, batch_size: int

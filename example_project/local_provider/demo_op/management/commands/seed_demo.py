@@ -32,7 +32,7 @@ DEMO_GROUP = "admin"
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
 DEFAULT_REDIRECT_URIS = "http://127.0.0.1:8000/auth/callback/"
-DEFAULT_POST_LOGOUT_REDIRECT_URIS = "http://127.0.0.1:8000/"
+DEFAULT_POST_LOGOUT_REDIRECT_URIS = "http://127.0.0.1:8000/auth/logout/return/"
 SOAK_EMAIL = "soak-{}@example.com"  # --users N: i = 1..N
 
 
