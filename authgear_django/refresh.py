@@ -5,39 +5,62 @@ the expiry is checked again once the lock is held: requests that queued behind a
 fresh token and use it, so one login makes exactly one refresh call per expiry even when
 Authgear rotates refresh tokens (the old one dies at once). This needs a database with row
 locks (PostgreSQL, MySQL, Oracle); SQLite runs one writer at a time and ignores the lock.
+
+Tokens Authgear has issued are never dropped: with rotation on, the old refresh token is dead
+the moment Authgear answers. So the answer is stored at once, even when its ID token cannot be
+verified right now (its key cannot be fetched: JWKS or discovery unreachable, 5xx, timeout, a
+``kid`` not published yet). Such an ID token is kept as pending and verified on a later request,
+after the JWKS refetch cooldown; meanwhile its claims are not used. Only a definite answer ends
+the login, and then the newest refresh token is revoked: a bad signature with a known key, or
+another ``sub``, ``iss`` or ``aud`` (these three are checked on the unverified claims too, so
+they end the login even while the keys are unreachable).
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import math
 import threading
 import time
 import zlib
 from dataclasses import dataclass
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
+import jwt
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from authgear_django.client import JWKS_REFETCH_COOLDOWN, AuthgearClient
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
-from authgear_django.exceptions import AuthgearError, OAuthError, TokenValidationError
+from authgear_django.exceptions import (
+    AuthgearError,
+    OAuthError,
+    ProviderError,
+    TokenValidationError,
+)
 from authgear_django.models import AuthgearLogin
 from authgear_django.provider import get_client
 from authgear_django.roles import sync_roles
 from authgear_django.signals import login_revoked, refresh_failed, tokens_refreshed
 from authgear_django.store import (
     SESSION_REFRESH_RETRY_KEY,
+    PendingIdToken,
     bind_session,
+    clear_pending_id_token,
+    mark_id_token_pending,
+    pending_id_token,
     refresh_leeway,
     session_expires_at,
     session_login_id,
     session_refresh_at,
 )
-from authgear_django.verification import verify_id_token
+from authgear_django.verification import KeyLookup, verify_id_token
 
 logger = logging.getLogger("authgear_django")
 security_logger = logging.getLogger("django.security.authgear_django")
@@ -64,10 +87,32 @@ class RefreshResult:
     login: AuthgearLogin | None = None
     rotated: bool = False  # Authgear issued a new refresh token
     claims: dict[str, Any] | None = None  # of the verified, refreshed ID token
+    id_token_pending: bool = False  # the stored ID token could not be verified yet
+    revoked: bool = False  # ENDED: Authgear confirmed the revocation of the refresh token
 
     @property
     def usable(self) -> bool:
         return self.outcome in (Outcome.FRESH, Outcome.REFRESHED, Outcome.DEFERRED)
+
+
+class SigningKeyUnavailable(ProviderError):
+    """The ID token's key is not (yet) among the published keys, or is unusable: not a verdict
+    on the token, since the JWKS may be stale or the key published a moment later."""
+
+
+@dataclass(frozen=True)
+class IdTokenCheck:
+    """One of three answers about an ID token: verified, definitely invalid, or not known yet."""
+
+    claims: dict[str, Any] | None = None
+    invalid: TokenValidationError | None = None
+    unavailable: AuthgearError | None = None
+
+
+def verification_retry_interval() -> float:
+    """Seconds between verification attempts: a sooner one would find the JWKS refetch cooldown
+    still running and learn nothing new."""
+    return max(JWKS_REFETCH_COOLDOWN, float(conf.AUTHGEAR_REFRESH_RETRY_INTERVAL))
 
 
 _PROCESS_LOCKS = tuple(threading.Lock() for _ in range(64))
@@ -94,6 +139,10 @@ def refresh_session_login(
     retry_at = session.get(SESSION_REFRESH_RETRY_KEY)
     if not force and isinstance(retry_at, (int, float)) and now < retry_at:
         return _unavailable_result(session, now, error=None)
+    pending = pending_id_token(session, login_id)
+    if not force and pending is not None and pending.deadline <= now < pending.retry_at:
+        # Past the deadline and between two attempts: the same answer as the last attempt.
+        return RefreshResult(Outcome.UNAVAILABLE, id_token_pending=True)
 
     try:
         # The process lock makes threads of one worker queue without touching the database
@@ -112,36 +161,82 @@ def refresh_session_login(
                 # that ending this login (revoke, cleanup) ends the right session.
                 AuthgearLogin.objects.filter(pk=login.pk).update(session_key=session.session_key)
                 login.session_key = session.session_key
-            if not _needs_refresh(login, now, force=force, rejected=rejected_access_token):
+            if _needs_refresh(login, now, force=force, rejected=rejected_access_token):
+                result = _refresh_locked(login, id_token_pending=pending is not None)
+            elif pending is not None and now >= pending.retry_at:
+                result = _verify_pending_locked(login, now)
+            else:
                 bind_session(session, login)
                 return RefreshResult(Outcome.FRESH, login=login)
-            result = _refresh_locked(login)
     except OperationalError as exc:  # e.g. SQLite's "database is locked": try again later
         logger.error("authgear_django: refresh of login %s hit a database error: %s", login_id, exc)
         return _unavailable_result(session, now, error=None)
 
-    if result.outcome is Outcome.REFRESHED:
-        bind_session(session, login)
-        if result.claims:
-            sync_roles(login.account.user, login.account, result.claims)
-        tokens_refreshed.send(sender=AuthgearLogin, login=login, rotated=result.rotated)
-        return result
     if result.outcome is Outcome.ENDED:
+        clear_pending_id_token(session)
         refresh_failed.send(sender=AuthgearLogin, login=login, error=result.error, fatal=True)
+        invalid = isinstance(result.error, TokenValidationError)
         login_revoked.send(
-            sender=AuthgearLogin, login=login, reason="refresh_failed", revoked=False
+            sender=AuthgearLogin,
+            login=login,
+            reason="id_token_invalid" if invalid else "refresh_failed",
+            revoked=result.revoked,
         )
         return result
-    # Authgear unavailable: keep everything, retry on a later request.
-    # Wait before retrying, but never past the token's expiry: with short-lived tokens a single
-    # failed refresh must not leave the user on an expired token for a whole interval.
+    if result.outcome is Outcome.UNAVAILABLE and not result.id_token_pending:
+        return _refresh_unavailable(session, login, now, result.error)
+
+    # The row holds usable tokens: a new access token, or a stored ID token just (re)checked.
+    if result.id_token_pending:
+        # A refresh while still pending does not extend the deadline of the first one.
+        deadline = pending.deadline if pending is not None else _pending_deadline(login, now)
+        mark_id_token_pending(
+            session,
+            login.pk.hex,
+            PendingIdToken(retry_at=now + verification_retry_interval(), deadline=deadline),
+        )
+    else:
+        clear_pending_id_token(session)
+    bind_session(session, login)
+    if result.claims:
+        sync_roles(login.account.user, login.account, result.claims)
+    if result.outcome is Outcome.REFRESHED:
+        tokens_refreshed.send(sender=AuthgearLogin, login=login, rotated=result.rotated)
+    if result.id_token_pending:
+        outcome = Outcome.UNAVAILABLE if now >= deadline else result.outcome
+        return RefreshResult(
+            outcome,
+            error=result.error,
+            login=login,
+            rotated=result.rotated,
+            id_token_pending=True,
+        )
+    return result
+
+
+def _refresh_unavailable(
+    session: SessionBase, login: AuthgearLogin, now: float, error: AuthgearError | None
+) -> RefreshResult:
+    """Authgear unavailable and nothing issued: keep everything, retry on a later request.
+
+    Wait before retrying, but never past the token's expiry: with short-lived tokens a single
+    failed refresh must not leave the user on an expired token for a whole interval.
+    """
     retry_at = now + conf.AUTHGEAR_REFRESH_RETRY_INTERVAL
     expires_at = session_expires_at(session)
     if expires_at is not None and expires_at > now:
         retry_at = min(retry_at, expires_at)
     session[SESSION_REFRESH_RETRY_KEY] = retry_at
-    refresh_failed.send(sender=AuthgearLogin, login=login, error=result.error, fatal=False)
-    return _unavailable_result(session, now, error=result.error, login=login)
+    refresh_failed.send(sender=AuthgearLogin, login=login, error=error, fatal=False)
+    return _unavailable_result(session, now, error=error, login=login)
+
+
+def _pending_deadline(login: AuthgearLogin, now: float) -> float:
+    """How long the first unverified ID token may wait: like a failed refresh, until the access
+    token that came with it expires, plus the grace."""
+    expires_at = login.access_token_expires_at
+    base = expires_at.timestamp() if expires_at is not None else now
+    return base + conf.AUTHGEAR_REFRESH_GRACE
 
 
 def _needs_refresh(login: AuthgearLogin, now: float, *, force: bool, rejected: str | None) -> bool:
@@ -160,8 +255,11 @@ def _needs_refresh(login: AuthgearLogin, now: float, *, force: bool, rejected: s
     return now >= expires_at.timestamp() - refresh_leeway(login.access_token_lifetime)
 
 
-def _refresh_locked(login: AuthgearLogin) -> RefreshResult:
-    """Call Authgear with the row locked; never raises for provider or token trouble."""
+def _refresh_locked(login: AuthgearLogin, *, id_token_pending: bool) -> RefreshResult:
+    """Call Authgear with the row locked; never raises for provider or token trouble.
+
+    ``id_token_pending``: the stored ID token is unverified; it stays so if no new one comes.
+    """
     try:
         refresh_token = login.refresh_token
     except TokenDecryptionError as exc:
@@ -172,16 +270,6 @@ def _refresh_locked(login: AuthgearLogin) -> RefreshResult:
     client = get_client()
     try:
         tokens = client.refresh(refresh_token)
-        claims = None
-        if tokens.id_token:
-            claims = verify_id_token(
-                tokens.id_token,
-                signing_key=client.signing_key,
-                issuer=client.metadata().issuer,
-                client_id=client.client_id,
-                leeway=conf.AUTHGEAR_CLOCK_LEEWAY,
-                expected_sub=login.account.sub,
-            )
     except OAuthError as exc:
         if exc.is_invalid_grant or exc.error in ("invalid_client", "unauthorized_client"):
             logger.info("authgear_django: login %s ended by Authgear (%s)", login.pk, exc.error)
@@ -189,22 +277,195 @@ def _refresh_locked(login: AuthgearLogin) -> RefreshResult:
             return RefreshResult(Outcome.ENDED, error=exc)
         logger.warning("authgear_django: refreshing login %s failed: %s", login.pk, exc)
         return RefreshResult(Outcome.UNAVAILABLE, error=exc)
-    except TokenValidationError as exc:
-        security_logger.warning("authgear_django: refreshed ID token rejected: %s", exc)
-        AuthgearLogin.objects.filter(pk=login.pk).delete()
-        return RefreshResult(Outcome.ENDED, error=exc)
     except AuthgearError as exc:
         logger.warning("authgear_django: refreshing login %s failed: %s", login.pk, exc)
         return RefreshResult(Outcome.UNAVAILABLE, error=exc)
 
+    # Authgear has answered: with rotation on, the old refresh token is dead from now on, so
+    # whatever the ID token turns out to be, these tokens are either stored or revoked.
     now = timezone.now()
-    login.store_tokens(tokens, id_token_claims=claims, now=now)
+    check = IdTokenCheck()
+    if tokens.id_token:
+        check = _check_id_token(
+            client,
+            tokens.id_token,
+            expected_sub=login.account.sub,
+            received_at=now.timestamp(),
+            now=now.timestamp(),
+        )
+    if check.invalid is not None:
+        security_logger.warning("authgear_django: refreshed ID token rejected: %s", check.invalid)
+        revoked = _revoke(client, tokens.refresh_token or refresh_token, login)
+        AuthgearLogin.objects.filter(pk=login.pk).delete()
+        return RefreshResult(Outcome.ENDED, error=check.invalid, revoked=revoked)
+    if check.unavailable is not None:
+        logger.warning(
+            "authgear_django: login %s refreshed; its new ID token cannot be verified yet (%s), "
+            "verification will be retried",
+            login.pk,
+            check.unavailable,
+        )
+    login.store_tokens(tokens, id_token_claims=check.claims, now=now)
     login.last_refreshed_at = now
     login.refresh_count += 1
     login.save()
     return RefreshResult(
-        Outcome.REFRESHED, login=login, rotated=bool(tokens.refresh_token), claims=claims
+        Outcome.REFRESHED,
+        error=check.unavailable,
+        login=login,
+        rotated=bool(tokens.refresh_token),
+        claims=check.claims,
+        id_token_pending=check.unavailable is not None
+        or (id_token_pending and not tokens.id_token),
     )
+
+
+def _verify_pending_locked(login: AuthgearLogin, now: float) -> RefreshResult:
+    """Retry the verification of the stored ID token, as of when it was received."""
+    try:
+        id_token = login.id_token
+    except TokenDecryptionError as exc:
+        logger.warning("authgear_django: login %s: %s; ending it", login.pk, exc)
+        AuthgearLogin.objects.filter(pk=login.pk).delete()
+        return RefreshResult(Outcome.ENDED, error=AuthgearError(str(exc)))
+    if not id_token:
+        return RefreshResult(Outcome.FRESH, login=login)
+    received = login.last_refreshed_at or login.created_at  # the pending one came by refresh
+    client = get_client()
+    check = _check_id_token(
+        client, id_token, expected_sub=login.account.sub, received_at=received.timestamp(), now=now
+    )
+    if check.invalid is not None:
+        security_logger.warning("authgear_django: pending ID token rejected: %s", check.invalid)
+        revoked = False
+        try:
+            refresh_token = login.refresh_token
+        except TokenDecryptionError:
+            refresh_token = None
+        if refresh_token:
+            revoked = _revoke(client, refresh_token, login)
+        AuthgearLogin.objects.filter(pk=login.pk).delete()
+        return RefreshResult(Outcome.ENDED, error=check.invalid, revoked=revoked)
+    if check.unavailable is not None:
+        logger.warning(
+            "authgear_django: login %s: ID token still cannot be verified (%s)",
+            login.pk,
+            check.unavailable,
+        )
+        return RefreshResult(
+            Outcome.DEFERRED, error=check.unavailable, login=login, id_token_pending=True
+        )
+    assert check.claims is not None
+    _remember_verified_claims(login, check.claims)
+    logger.info("authgear_django: login %s: pending ID token verified", login.pk)
+    return RefreshResult(Outcome.FRESH, login=login, claims=check.claims)
+
+
+def _check_id_token(
+    client: AuthgearClient,
+    id_token: str,
+    *,
+    expected_sub: str,
+    received_at: float,
+    now: float,
+) -> IdTokenCheck:
+    """Verify a refreshed ID token as of ``received_at``, telling "invalid" from "not now".
+
+    Invalid: anything :func:`verify_id_token` rejects once it has the key, and (while the key
+    is unavailable) unverified ``iss``/``aud``/``sub`` that contradict this login. Not now: the
+    discovery document or the JWKS cannot be fetched, or the ``kid`` is not published (yet).
+    The token's ``exp`` is only accepted at receipt; verified later, the time window is checked
+    against ``received_at``, not against the current time.
+    """
+    leeway = conf.AUTHGEAR_CLOCK_LEEWAY
+    age = max(0.0, now - received_at)
+    try:
+        claims = verify_id_token(
+            id_token,
+            signing_key=_published_key(client),
+            issuer=client.metadata().issuer,
+            client_id=client.client_id,
+            leeway=leeway + math.ceil(age),
+            expected_sub=expected_sub,
+        )
+    except TokenValidationError as exc:
+        return IdTokenCheck(invalid=exc)
+    except AuthgearError as exc:
+        contradiction = _contradicting_claims(
+            id_token, issuer=client.endpoint, client_id=client.client_id, sub=expected_sub
+        )
+        if contradiction is not None:
+            return IdTokenCheck(invalid=contradiction)
+        return IdTokenCheck(unavailable=exc)
+    if age:
+        exp, iat = claims["exp"], claims["iat"]
+        if not isinstance(exp, (int, float)) or exp < received_at - leeway:
+            return IdTokenCheck(invalid=TokenValidationError("ID token had expired on receipt"))
+        if not isinstance(iat, (int, float)) or iat > received_at + leeway:
+            return IdTokenCheck(
+                invalid=TokenValidationError("ID token was issued after its receipt")
+            )
+    return IdTokenCheck(claims=claims)
+
+
+def _published_key(client: AuthgearClient) -> KeyLookup:
+    """The client's key lookup, with "no such key" turned into "not available (yet)"."""
+
+    def lookup(kid: str | None) -> dict[str, Any]:
+        jwk = client.signing_key(kid)
+        if jwk is None:
+            raise SigningKeyUnavailable(f"no published key matches kid {str(kid)[:64]!r} yet")
+        try:
+            jwt.PyJWK(jwk, algorithm="RS256")
+        except jwt.PyJWTError:
+            raise SigningKeyUnavailable("the published key cannot be used for RS256") from None
+        return jwk
+
+    return lookup
+
+
+def _contradicting_claims(
+    id_token: str, *, issuer: str, client_id: str, sub: str
+) -> TokenValidationError | None:
+    """A definite mismatch readable without the key: another issuer, audience or user.
+
+    Ending a login on unverified claims is safe (it only ever fails closed); accepting one on
+    them never happens.
+    """
+    try:
+        claims = jwt.decode(id_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return TokenValidationError("ID token payload is not readable")
+    if claims.get("iss") != issuer:
+        return TokenValidationError("ID token issuer does not equal AUTHGEAR_ENDPOINT")
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if client_id not in audiences:
+        return TokenValidationError("ID token audience does not contain our client id")
+    if claims.get("sub") != sub:
+        return TokenValidationError("refreshed ID token belongs to another user")
+    return None
+
+
+def _remember_verified_claims(login: AuthgearLogin, claims: dict[str, Any]) -> None:
+    """What ``store_tokens`` keeps from verified claims, for a token verified after storage."""
+    sid = claims.get("sid")
+    if isinstance(sid, str):
+        login.sid = sid[:255]
+    auth_time = claims.get("auth_time")
+    if isinstance(auth_time, (int, float)) and not isinstance(auth_time, bool):
+        login.auth_time = datetime.fromtimestamp(auth_time, tz=dt_timezone.utc)
+    login.save(update_fields=["sid", "auth_time"])
+
+
+def _revoke(client: AuthgearClient, refresh_token: str, login: AuthgearLogin) -> bool:
+    """Best-effort revocation of a login being ended here; whether Authgear confirmed it."""
+    try:
+        client.revoke(refresh_token)
+    except AuthgearError as exc:
+        logger.warning("authgear_django: revoking login %s failed: %s", login.pk, exc)
+        return False
+    return True
 
 
 def _unavailable_result(

@@ -2,13 +2,15 @@
 
 The session never holds a token: only pending login attempts (state, nonce, PKCE verifier,
 until the callback), the id of the :class:`AuthgearLogin` row and the access token's expiry
-(so the refresh middleware can decide without a query).
+(so the refresh middleware can decide without a query), and, while a refreshed ID token waits
+for its verification, when to retry it and until when the login may wait.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
@@ -35,7 +37,10 @@ SESSION_ATTEMPTS_KEY = "_authgear_login_attempts"
 # reads only this, from the session Django's auth loads anyway.
 SESSION_LOGIN_KEY = "_authgear"
 SESSION_REFRESH_RETRY_KEY = "_authgear_refresh_retry_at"
-SESSION_KEYS = (SESSION_LOGIN_KEY, SESSION_REFRESH_RETRY_KEY)
+# While the stored ID token of a login could not be verified yet (its key could not be fetched):
+# [login id, retry at, deadline] (Unix seconds). See :class:`PendingIdToken`.
+SESSION_ID_TOKEN_PENDING_KEY = "_authgear_id_token_pending"  # noqa: S105 - a key name
+SESSION_KEYS = (SESSION_LOGIN_KEY, SESSION_REFRESH_RETRY_KEY, SESSION_ID_TOKEN_PENDING_KEY)
 
 
 def refresh_leeway(lifetime: float | None) -> float:
@@ -61,6 +66,39 @@ def session_refresh_at(session: SessionBase) -> float | None:
 
 def session_expires_at(session: SessionBase) -> float | None:
     return _timestamp(session.get(SESSION_LOGIN_KEY), 2)
+
+
+@dataclass(frozen=True)
+class PendingIdToken:
+    """The login's stored ID token awaits verification (the tokens themselves are stored).
+
+    ``retry_at``: the next attempt (after the JWKS refetch cooldown). ``deadline``: the expiry
+    of the first unverified token's access token plus ``AUTHGEAR_REFRESH_GRACE``; past it the
+    login is treated like one whose refresh fails (503, nothing deleted) until verified.
+    """
+
+    retry_at: float
+    deadline: float
+
+
+def pending_id_token(session: SessionBase, login_id: str) -> PendingIdToken | None:
+    """The pending verification recorded for ``login_id``; another login's record is ignored."""
+    state = session.get(SESSION_ID_TOKEN_PENDING_KEY)
+    if not (isinstance(state, list) and len(state) == 3 and state[0] == login_id):
+        return None
+    retry_at, deadline = _timestamp(state, 1), _timestamp(state, 2)
+    if retry_at is None or deadline is None:
+        return None
+    return PendingIdToken(retry_at=retry_at, deadline=deadline)
+
+
+def mark_id_token_pending(session: SessionBase, login_id: str, pending: PendingIdToken) -> None:
+    """Record (or move on) a pending verification; call :func:`bind_session` afterwards."""
+    session[SESSION_ID_TOKEN_PENDING_KEY] = [login_id, pending.retry_at, pending.deadline]
+
+
+def clear_pending_id_token(session: SessionBase) -> None:
+    session.pop(SESSION_ID_TOKEN_PENDING_KEY, None)
 
 
 def _timestamp(state: Any, index: int) -> float | None:
@@ -122,6 +160,7 @@ def create_login(
     )
     login.store_tokens(tokens, id_token_claims=id_token_claims, now=now)
     login.save()
+    clear_pending_id_token(request.session)  # a previous login's, if any
     bind_session(request.session, login)
     return login
 
@@ -130,7 +169,9 @@ def bind_session(session: SessionBase, login: AuthgearLogin) -> None:
     """Point the session at ``login`` and copy what the refresh middleware's hot path needs.
 
     Without a refresh token (no ``offline_access``) there is nothing to refresh, so no times
-    are copied and the middleware never looks at this login again.
+    are copied and the middleware never looks at this login again. While its ID token awaits
+    verification, the middleware comes back at the next retry and, past the deadline, on every
+    request (so that each one gets the same answer).
     """
     expires_at = login.access_token_expires_at
     expires: int | None = None
@@ -140,6 +181,11 @@ def bind_session(session: SessionBase, login: AuthgearLogin) -> None:
         expires = int(expires_at.timestamp())
         # rounded up: the session must not call a refresh due before the row would agree
         refresh_at = math.ceil(expires - refresh_leeway(login.access_token_lifetime))
+    pending = pending_id_token(session, login.pk.hex)
+    if pending is not None:
+        # rounded up: a retry is never due before its time (nor the deadline before its time)
+        come_back_at = math.ceil(min(pending.retry_at, pending.deadline))
+        refresh_at = come_back_at if refresh_at is None else min(refresh_at, come_back_at)
     session[SESSION_LOGIN_KEY] = [login.pk.hex, refresh_at, expires]
     session.pop(SESSION_REFRESH_RETRY_KEY, None)
 

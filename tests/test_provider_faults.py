@@ -1,8 +1,9 @@
 """Every call to Authgear x every way it can fail: the outcome documented in the README table.
 
 Call sites: discovery (login page), JWKS, token and userinfo (callback), revocation (logout),
-refresh (the middleware, while the token is still valid and after it expired). Faults: timeout,
-connection refused, 5xx, 429 with Retry-After, malformed JSON, an HTML page.
+refresh (the middleware, while the token is still valid and after it expired), and the JWKS
+during a rotating refresh whose ID token has a new ``kid``. Faults: timeout, connection refused,
+5xx, 429 with Retry-After, malformed JSON, an HTML page.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     "refresh": dict.fromkeys(FAULTS, "stays logged in; 503 after expiry + grace"),
 }
 EXPECTED["revoke"]["bad-json"] = EXPECTED["revoke"]["html"] = "logged out (200 = revoked)"
+# Not in the README table yet: the JWKS while a refresh brings an ID token with a new kid.
+EXPECTED["refresh-jwks"] = dict.fromkeys(
+    FAULTS, "stays logged in on the new tokens; ID token verified later"
+)
 
 
 def status_of(outcome: str) -> int:
@@ -115,3 +120,24 @@ def test_refresh_faults_keep_the_user_until_expiry_then_503(
     clock.shift(11)
     assert flow.client.get("/private/").status_code == 200
     assert EXPECTED["refresh"][fault].startswith("stays logged in")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_jwks_faults_during_a_rotating_refresh_lose_no_token(
+    fake_authgear: FakeAuthgear, clock: Any, fault: str
+) -> None:
+    flow = LoginFlow(Client(), fake_authgear)
+    flow.login(FakeUser())
+    fake_authgear.rotation = True
+    fake_authgear.rotate_signing_key()
+    fake_authgear.fail("jwks", **FAULTS[fault])
+    clock.shift(1800)
+    assert flow.client.get("/private/").status_code == 200
+    login = AuthgearLogin.objects.get()
+    assert [login.refresh_token] == fake_authgear.live_refresh_tokens()  # the rotated one
+    fake_authgear.heal()
+    clock.shift(1800)
+    assert flow.client.get("/private/").status_code == 200  # refreshed with it
+    assert fake_authgear.calls["refresh"] == 2
+    assert [AuthgearLogin.objects.get().refresh_token] == fake_authgear.live_refresh_tokens()
+    assert EXPECTED["refresh-jwks"][fault].startswith("stays logged in")

@@ -18,7 +18,7 @@ from django.test import AsyncClient, Client
 from django.test.utils import CaptureQueriesContext
 
 from authgear_django.models import AuthgearLogin
-from authgear_django.signals import refresh_failed, tokens_refreshed
+from authgear_django.signals import login_revoked, refresh_failed, tokens_refreshed
 from authgear_django.store import SESSION_LOGIN_KEY
 from tests.conftest import CLOCK_START, LoginFlow
 from tests.fake_authgear import CONNECTION_REFUSED, READ_TIMEOUT, FakeAuthgear, FakeUser
@@ -176,6 +176,21 @@ def test_refreshed_id_token_of_another_user_ends_the_login(
     clock.shift(1800)
     assert logged_in.client.get("/private/").status_code == 302
     assert AuthgearLogin.objects.count() == 0
+
+
+def test_a_rejected_refreshed_id_token_is_reported_and_its_refresh_token_revoked(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    events: list[dict[str, Any]] = []
+    login_revoked.connect(lambda **kw: events.append(kw), weak=False, dispatch_uid="c")
+    fake_authgear.id_token_tamper = lambda claims, header: claims.update(sub="someone-else")
+    try:
+        clock.shift(1800)
+        assert logged_in.client.get("/private/").status_code == 302
+    finally:
+        login_revoked.disconnect(dispatch_uid="c")
+    assert [(e["reason"], e["revoked"]) for e in events] == [("id_token_invalid", True)]
+    assert fake_authgear.live_refresh_tokens() == []  # its Authgear session is over too
 
 
 def test_login_revoked_elsewhere_is_logged_out_at_the_next_refresh(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import jwt
 import pytest
 from django.db import connection
 from django.test import Client
 
 from authgear_django.crypto import TokenCipher, TokenDecryptionError
 from authgear_django.models import AuthgearLogin
+from authgear_django.store import SESSION_ID_TOKEN_PENDING_KEY
 from tests.conftest import LoginFlow
 from tests.fake_authgear import FakeAuthgear, FakeUser
 
@@ -86,3 +90,27 @@ def test_cipher_round_trip_and_tamper_detection() -> None:
     assert TokenCipher(["new", "secret"]).rotate(ciphertext) != ciphertext
     with pytest.raises(TokenDecryptionError):
         cipher.decrypt(ciphertext[:-4] + "AAAA")
+
+
+def test_tokens_kept_with_an_unverified_id_token_are_encrypted_too(
+    fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    """A refresh whose ID token waits for its key stores all three tokens at once, encrypted;
+    the session records only that a verification is pending."""
+    flow = LoginFlow(Client(), fake_authgear)
+    flow.login(FakeUser())
+    fake_authgear.rotation = True
+    fake_authgear.rotate_signing_key()
+    fake_authgear.fail("jwks", status=500)
+    clock.shift(1800)
+    assert flow.client.get("/private/").status_code == 200
+    login = AuthgearLogin.objects.get()
+    tokens = [login.refresh_token, login.access_token, login.id_token]
+    assert login.refresh_token in fake_authgear.live_refresh_tokens()
+    assert jwt.get_unverified_header(login.id_token or "")["kid"] == fake_authgear.kid
+    dump = all_database_text()  # the session table included
+    assert SESSION_ID_TOKEN_PENDING_KEY in flow.client.session
+    for token in tokens:
+        assert token
+        for part in token.split("."):
+            assert part[:20] not in dump
