@@ -2,8 +2,11 @@
 
 Django-free. Authgear signs access tokens (when "Issue JWT as access token" is on) with RS256,
 ``typ`` ``at+jwt``, ``iss`` = the project origin and ``aud`` = [the project origin]. Validation:
-the header (RS256 only, ``typ``), the signature with the JWKS key named by ``kid`` (an unknown
-``kid`` refetches the JWKS once), then ``iss``, ``aud``, ``exp``/``nbf``/``iat`` and scopes.
+each segment in canonical base64url (one spelling per token, so one cache entry), the header
+(RS256 only, ``typ`` ``at+jwt`` required as RFC 9068 says, no ``crit``), the signature with the
+JWKS key named by ``kid`` (an unknown ``kid`` refetches the JWKS once), strict JSON (no
+``NaN``/``Infinity``, no duplicate names), then ``iss``, ``aud``, ``exp``/``nbf``/``iat``, the
+optional ``client_id`` allow-list and scopes.
 
 Why not ``jwt.decode``: PyJWT 2.14+ spends most of a validation in per-character checks of the
 compact serialisation (about 0.18x the raw RSA verify rate here). This module parses the three
@@ -17,13 +20,13 @@ from __future__ import annotations
 
 import binascii
 import json
-import re
+import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -78,13 +81,81 @@ class AccessToken:
 
 
 def _b64decode(part: str) -> bytes:
-    """base64url without padding. Lenient about stray characters, which is safe for the header
-    and payload (the signature covers their exact text); the signature part is checked against
-    ``_B64URL`` first."""
+    """base64url of a JWK member (``n``, ``e``), lenient: the JWKS comes from Authgear over TLS
+    and is not matched against anything by its spelling. Tokens use :func:`b64url_decode`."""
     return binascii.a2b_base64(part.replace("-", "+").replace("_", "/") + "==")
 
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]+")
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+# Numeric dates beyond this (about 285 million years) are nonsense and would overflow float().
+_MAX_NUMERIC_DATE = 2**53
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode one segment of a compact JWS, accepting only its canonical spelling.
+
+    RFC 7515 segments are unpadded base64url. A lenient decoder ignores the unused low bits of
+    the last character (16 spellings of one RS256 signature), padding and the ``+/`` alphabet:
+    each spelling of a token would be validated and cached on its own. Raises ``ValueError``.
+    """
+    data = segment.encode("ascii")  # UnicodeEncodeError is a ValueError
+    raw = binascii.a2b_base64(data.translate(_TO_STANDARD) + b"=" * (-len(data) % 4))
+    # The lenient decode skips stray characters; the exact re-encoding holds only the url-safe
+    # alphabet, so this one comparison refuses them, "+/", "=" and set spare bits alike.
+    if (
+        not data
+        or binascii.b2a_base64(raw, newline=False).rstrip(b"=").translate(_TO_URLSAFE) != data
+    ):
+        raise ValueError("not canonical base64url")
+    return raw
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"JSON constant {name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    """``1e400`` parses as infinity; a date that is never reached must not be accepted."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("non-finite number")
+    return value
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """RFC 7515 §4: refuse duplicate names rather than guess which one the signer meant."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise ValueError("duplicate member name")
+    return members
+
+
+_STRICT_JSON = json.JSONDecoder(  # built once: json.loads(**options) builds one per call
+    parse_constant=_refuse_constant,
+    parse_float=_finite_float,
+    object_pairs_hook=_unique_members,
+)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Strict JSON for a JOSE header or claims set: UTF-8, an object, finite numbers, unique
+    names. Any other input, however deep or malformed, raises ``ValueError``."""
+    try:
+        value = _STRICT_JSON.decode(raw.decode("utf-8"))
+    except RecursionError:  # deeply nested arrays/objects: malformed, not a server error
+        raise ValueError("JSON nested too deeply") from None
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _is_numeric_date(value: Any) -> TypeGuard[int | float]:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and -_MAX_NUMERIC_DATE < value < _MAX_NUMERIC_DATE
+    )
 
 
 def public_key_from_jwk(jwk: dict[str, Any]) -> rsa.RSAPublicKey:
@@ -104,6 +175,8 @@ class AccessTokenValidator:
     """Validates access tokens of one Authgear project; one instance per process is enough.
 
     ``fetch_jwks(force)`` returns the JWKS document (the library's cached client supplies it).
+    ``client_ids``: when given, only tokens whose ``client_id`` claim is one of them pass
+    (Authgear's ``aud`` names the project, so it cannot tell the project's clients apart).
     """
 
     def __init__(
@@ -115,6 +188,7 @@ class AccessTokenValidator:
         leeway: int = 60,
         keys_ttl: float = 3600.0,
         cache_size: int = 4096,
+        client_ids: Iterable[str] | None = None,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
@@ -122,6 +196,7 @@ class AccessTokenValidator:
         self.leeway = leeway
         self.keys_ttl = keys_ttl
         self.cache_size = cache_size
+        self.client_ids = None if client_ids is None else frozenset(client_ids)
         self._keys: dict[str, rsa.RSAPublicKey] = {}
         self._keys_loaded_at = 0.0
         self._validated: OrderedDict[str, AccessToken] = OrderedDict()
@@ -153,18 +228,19 @@ class AccessTokenValidator:
         if len(parts) != 3:
             raise AccessTokenError("the token is not a JWT")
         header_part, payload_part, signature_part = parts
-        if not _B64URL.fullmatch(signature_part):
-            raise AccessTokenError("the token signature is malformed")
         header = self._header(header_part)
         try:
-            signature = _b64decode(signature_part)
-        except (ValueError, binascii.Error):
-            raise AccessTokenError("the token is malformed") from None
+            payload = b64url_decode(payload_part)
+            signature = b64url_decode(signature_part)
+        except ValueError:
+            raise AccessTokenError("the token is not canonical base64url") from None
         if header.get("alg") != "RS256":
             raise AccessTokenError("the token is not signed with RS256")
         token_type = header.get("typ")
-        if token_type is not None and str(token_type).lower() not in ACCEPTED_TYPES:
+        if not isinstance(token_type, str) or token_type.lower() not in ACCEPTED_TYPES:
             raise AccessTokenError("the token is not an access token (typ)")
+        if "crit" in header:  # RFC 7515 §4.1.11: we understand no extension, so refuse them all
+            raise AccessTokenError("the token has critical header extensions (crit)")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise AccessTokenError("the token has no key id")
@@ -173,14 +249,12 @@ class AccessTokenValidator:
             key.verify(
                 signature, f"{header_part}.{payload_part}".encode("ascii"), _PADDING, _SHA256
             )
-        except (InvalidSignature, UnicodeEncodeError):
+        except InvalidSignature:
             raise AccessTokenError("the token signature is invalid") from None
         try:
-            claims = json.loads(_b64decode(payload_part))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+            claims = parse_json_object(payload)
+        except ValueError:
             raise AccessTokenError("the token payload is malformed") from None
-        if not isinstance(claims, dict):
-            raise AccessTokenError("the token payload is not an object")
         self._check_claims(claims, now)
         return AccessToken(claims=claims)
 
@@ -189,11 +263,13 @@ class AccessTokenValidator:
         if header is not None:
             return header
         try:
-            parsed = json.loads(_b64decode(header_part))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise AccessTokenError("the token is malformed") from None
-        if not isinstance(parsed, dict):
-            raise AccessTokenError("the token header is not an object")
+            raw = b64url_decode(header_part)
+        except ValueError:
+            raise AccessTokenError("the token is not canonical base64url") from None
+        try:
+            parsed = parse_json_object(raw)
+        except ValueError:
+            raise AccessTokenError("the token header is malformed") from None
         if len(self._headers) >= 64:
             self._headers.clear()
         self._headers[header_part] = parsed
@@ -207,18 +283,25 @@ class AccessTokenValidator:
         if self.audience not in audiences:
             raise AccessTokenError("the token is not meant for this API (aud)")
         exp = claims.get("exp")
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        if not _is_numeric_date(exp):
             raise AccessTokenError("the token has no expiry")
         if now >= exp + self.leeway:
             raise AccessTokenError("the token has expired")
         for name in ("nbf", "iat"):
             value = claims.get(name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if value is None:
                 continue
+            if not _is_numeric_date(value):
+                raise AccessTokenError(f"the token's {name} is not a date")
             if value > now + self.leeway:
                 raise AccessTokenError(f"the token is not valid yet ({name})")
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise AccessTokenError("the token has no subject")
+        client_id = claims.get("client_id")
+        if self.client_ids is not None and (
+            not isinstance(client_id, str) or client_id not in self.client_ids
+        ):
+            raise AccessTokenError("the token was issued to a client not allowed here (client_id)")
 
     def _key(self, kid: str, now: float) -> rsa.RSAPublicKey:
         if now - self._keys_loaded_at > self.keys_ttl:

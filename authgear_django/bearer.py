@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
@@ -19,7 +20,12 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from authgear_django.access_tokens import AccessToken, AccessTokenError, AccessTokenValidator
+from authgear_django.access_tokens import (
+    MAX_TOKEN_LENGTH,
+    AccessToken,
+    AccessTokenError,
+    AccessTokenValidator,
+)
 from authgear_django.conf import conf
 from authgear_django.exceptions import AccountError, AuthgearError, OAuthError, ProviderError
 from authgear_django.models import AuthgearAccount
@@ -28,17 +34,20 @@ from authgear_django.provider import get_client
 logger = logging.getLogger("authgear_django")
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
-_validators: dict[tuple[str, str, int], AccessTokenValidator] = {}
+_validators: dict[tuple[str, str, int, frozenset[str] | None], AccessTokenValidator] = {}
+# RFC 6750 §2.1 b64token: anything else is refused before it reaches a parser or Authgear.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 def get_validator() -> AccessTokenValidator:
     """The per-process validator for the configured project (keys and tokens cached in it)."""
-    issuer, audience, leeway = (
+    issuer, audience, leeway, client_ids = (
         conf.AUTHGEAR_ENDPOINT,
         conf.AUTHGEAR_API_AUDIENCE,
         conf.AUTHGEAR_CLOCK_LEEWAY,
+        conf.AUTHGEAR_ACCESS_TOKEN_CLIENT_IDS,
     )
-    key = (issuer, audience, leeway)
+    key = (issuer, audience, leeway, client_ids)
     validator = _validators.get(key)
     if validator is None:
         validator = AccessTokenValidator(
@@ -47,6 +56,7 @@ def get_validator() -> AccessTokenValidator:
             leeway=leeway,
             keys_ttl=conf.AUTHGEAR_JWKS_CACHE_TTL,
             fetch_jwks=lambda force: get_client().jwks(force_refresh=force),
+            client_ids=client_ids,
         )
         _validators[key] = validator
     return validator
@@ -69,6 +79,8 @@ def authenticate_bearer(
     token = bearer_token(request)
     if token is None:
         raise AccessTokenError("no bearer token", error="invalid_request")
+    if len(token) > MAX_TOKEN_LENGTH or not _B64TOKEN.fullmatch(token):
+        raise AccessTokenError("the token is malformed")
     scopes = tuple(required_scopes)
     if token.count(".") == 2:
         access_token = get_validator().validate(token, required_scopes=scopes)

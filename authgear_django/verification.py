@@ -13,12 +13,26 @@ from typing import Any
 
 import jwt
 
+from authgear_django.access_tokens import b64url_decode
 from authgear_django.exceptions import TokenValidationError
 
 ALLOWED_ALGORITHMS = ["RS256"]
 MAX_TOKEN_LENGTH = 16_384
 
 KeyLookup = Callable[[str | None], "dict[str, Any] | None"]
+
+
+def _require_canonical_segments(token: str) -> None:
+    """One spelling per ID token, as for access tokens: PyJWT accepts ``=`` padding (and
+    releases before 2.15 also ignore the unused bits of the last character)."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise TokenValidationError("ID token is not a JWT")
+    for segment in segments:
+        try:
+            b64url_decode(segment)
+        except ValueError:
+            raise TokenValidationError("ID token is not canonical base64url") from None
 
 
 def verify_id_token(
@@ -38,6 +52,7 @@ def verify_id_token(
     """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise TokenValidationError("ID token missing or too long")
+    _require_canonical_segments(token)
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
