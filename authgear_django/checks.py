@@ -9,13 +9,15 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.apps import AppConfig
-from django.conf import settings
+from django.apps import AppConfig, apps
 from django.core import checks
+from django.core.cache.backends.base import InvalidCacheBackendError
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from authgear_django.client import CLIENT_AUTH_NONE
 from authgear_django.conf import conf
+from authgear_django.exceptions import AuthgearError
 
 BACKEND_PATH = "authgear_django.backends.AuthgearBackend"
 
@@ -24,23 +26,12 @@ BACKEND_PATH = "authgear_django.backends.AuthgearBackend"
 def check_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    messages: list[checks.CheckMessage] = []
-    for name in ("AUTHGEAR_ENDPOINT", "AUTHGEAR_CLIENT_ID", "AUTHGEAR_CLIENT_SECRET"):
-        value = getattr(settings, name, None)
-        if not isinstance(value, str) or not value.strip():
-            messages.append(
-                checks.Error(
-                    f"{name} is missing or blank.",
-                    hint=f"Set {name} to the value shown for your application in the portal.",
-                    id="authgear_django.E001",
-                )
-            )
-    try:
-        conf.AUTHGEAR_HTTP_TIMEOUT  # noqa: B018 - the property validates
-    except ImproperlyConfigured as exc:
-        messages.append(checks.Error(str(exc), id="authgear_django.E002"))
+    # Each setting's rule lives in its conf property; the checks report what it raises at use.
+    messages: list[checks.CheckMessage] = [
+        checks.Error(str(error), hint=error.hint, id=error.check_id) for error in conf.problems()
+    ]
 
-    if not any(_is_our_backend(path) for path in settings.AUTHENTICATION_BACKENDS):
+    if not any(_is_our_backend(path) for path in conf.AUTHENTICATION_BACKENDS):
         messages.append(
             checks.Error(
                 "authgear_django's backend is not in AUTHENTICATION_BACKENDS.",
@@ -49,37 +40,76 @@ def check_settings(
             )
         )
 
-    endpoint = getattr(settings, "AUTHGEAR_ENDPOINT", None)
-    if isinstance(endpoint, str) and endpoint.strip():
-        parts = urlsplit(endpoint.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            messages.append(
-                checks.Error(
-                    "AUTHGEAR_ENDPOINT is not an absolute URL.",
-                    hint="Use the project's origin, e.g. https://myapp.authgear.cloud",
-                    id="authgear_django.E004",
-                )
+    if not conf.DEBUG and _endpoint_scheme() == "http":
+        messages.append(
+            checks.Warning(
+                "AUTHGEAR_ENDPOINT does not use https while DEBUG is off.",
+                hint="Tokens would cross the network in clear text; use https in production.",
+                id="authgear_django.W001",
             )
-        elif parts.path.strip("/") or parts.query:
-            messages.append(
-                checks.Error(
-                    "AUTHGEAR_ENDPOINT must be an origin without a path or query.",
-                    hint="Authgear's issuer is the bare origin, e.g. https://myapp.authgear.cloud",
-                    id="authgear_django.E005",
-                )
-            )
-        elif parts.scheme != "https" and not settings.DEBUG:
-            messages.append(
-                checks.Warning(
-                    "AUTHGEAR_ENDPOINT does not use https while DEBUG is off.",
-                    hint="Tokens would cross the network in clear text; use https in production.",
-                    id="authgear_django.W001",
-                )
-            )
+        )
+    messages.extend(_check_client_auth_method())
     messages.extend(_check_middleware())
     messages.extend(_check_sessions_and_cache())
     messages.extend(_check_roles_and_keys())
+    messages.extend(_check_mozilla_leftovers())
+    messages.extend(_check_admin_link())
     return messages
+
+
+def _endpoint_scheme() -> str | None:
+    """The scheme of a valid ``AUTHGEAR_ENDPOINT``; ``None`` if invalid (E001/E004/E005)."""
+    try:
+        return urlsplit(conf.AUTHGEAR_ENDPOINT).scheme
+    except ImproperlyConfigured:
+        return None
+
+
+def _check_client_auth_method() -> list[checks.CheckMessage]:
+    try:
+        method = conf.AUTHGEAR_CLIENT_AUTH_METHOD
+    except ImproperlyConfigured:
+        return []  # E009: its rule is in conf, reported with the others by conf.problems()
+    messages: list[checks.CheckMessage] = []
+    try:
+        secret_is_set = bool(conf.AUTHGEAR_CLIENT_SECRET.strip())
+    except ImproperlyConfigured:
+        secret_is_set = True  # set, but not a string (its own rule reports that)
+    if method == CLIENT_AUTH_NONE and secret_is_set:
+        messages.append(
+            checks.Error(
+                'AUTHGEAR_CLIENT_AUTH_METHOD is "none" but AUTHGEAR_CLIENT_SECRET is set.',
+                hint="A public client (Public Client, Cookie SSO, Native App) has no secret, so "
+                "it is never sent. Remove AUTHGEAR_CLIENT_SECRET; or, for a Confidential Client, "
+                "use client_secret_post or client_secret_basic.",
+                id="authgear_django.E010",
+            )
+        )
+    advertised = _auth_methods_in_known_discovery()
+    if advertised and method not in advertised:
+        messages.append(
+            checks.Warning(
+                f"Authgear's discovery does not list AUTHGEAR_CLIENT_AUTH_METHOD {method!r} in "
+                f"token_endpoint_auth_methods_supported ({', '.join(advertised)}).",
+                hint="Logins and refreshes will fail at the token endpoint. Pick a listed method "
+                "(client_secret_basic needs Authgear from 2026-07-21 on; client_secret_post "
+                "works everywhere). Run manage.py authgear_check to ask Authgear live.",
+                id="authgear_django.W007",
+            )
+        )
+    return messages
+
+
+def _auth_methods_in_known_discovery() -> tuple[str, ...]:
+    """The methods in the discovery document this deployment already fetched (shared cache or
+    this process); ``()`` if none is known. Never fetches: checks run offline."""
+    from authgear_django.provider import get_client
+
+    try:
+        metadata = get_client().cached_metadata()
+    except (ImproperlyConfigured, InvalidCacheBackendError, AuthgearError, TypeError, ValueError):
+        return ()  # a broken setting is reported by its own check
+    return metadata.token_endpoint_auth_methods_supported if metadata is not None else ()
 
 
 MIDDLEWARE_PATH = "authgear_django.middleware.TokenRefreshMiddleware"
@@ -104,11 +134,11 @@ def _subclass_index(class_path: str, candidate_paths: Sequence[str]) -> int:
 
 
 def _refresh_middleware_installed() -> bool:
-    return _subclass_index(MIDDLEWARE_PATH, list(settings.MIDDLEWARE)) >= 0
+    return _subclass_index(MIDDLEWARE_PATH, conf.MIDDLEWARE) >= 0
 
 
 def _check_middleware() -> list[checks.CheckMessage]:
-    middleware = list(settings.MIDDLEWARE)
+    middleware = conf.MIDDLEWARE
     ours = _subclass_index(MIDDLEWARE_PATH, middleware)
     if ours < 0:
         return []
@@ -138,17 +168,12 @@ def _check_sessions_and_cache() -> list[checks.CheckMessage]:
                 id="authgear_django.W002",
             )
         )
-    alias = conf.AUTHGEAR_CACHE_ALIAS
-    caches = getattr(settings, "CACHES", {})
-    if alias not in caches:
-        messages.append(
-            checks.Error(
-                f"AUTHGEAR_CACHE_ALIAS {alias!r} is not in CACHES.",
-                hint="Name a cache from CACHES, e.g. 'default'.",
-                id="authgear_django.E007",
-            )
-        )
-    elif _is_dummy_cache(str(caches[alias].get("BACKEND", ""))):
+    try:
+        alias = conf.AUTHGEAR_CACHE_ALIAS
+    except ImproperlyConfigured:
+        return messages  # E007, from conf.problems()
+    caches = conf.CACHES
+    if _is_dummy_cache(str(caches[alias].get("BACKEND", ""))):
         messages.append(
             checks.Warning(
                 f"The {alias!r} cache (discovery and JWKS) is a DummyCache: it keeps nothing.",
@@ -160,7 +185,7 @@ def _check_sessions_and_cache() -> list[checks.CheckMessage]:
                 id="authgear_django.W006",
             )
         )
-    elif not settings.DEBUG and "locmem" in str(caches[alias].get("BACKEND", "")).lower():
+    elif not conf.DEBUG and "locmem" in str(caches[alias].get("BACKEND", "")).lower():
         messages.append(
             checks.Warning(
                 f"The {alias!r} cache (discovery and JWKS) is per process (LocMemCache).",
@@ -194,7 +219,7 @@ def _check_roles_and_keys() -> list[checks.CheckMessage]:
         try:
             scopes = conf.AUTHGEAR_SCOPES.split()
         except ImproperlyConfigured:
-            scopes = []
+            scopes = ["offline_access"]  # unknown: the broken setting is reported by its rule
         if "offline_access" not in scopes:
             messages.append(
                 checks.Warning(
@@ -204,7 +229,7 @@ def _check_roles_and_keys() -> list[checks.CheckMessage]:
                     id="authgear_django.W003",
                 )
             )
-    if conf.token_keys_derived_from_secret_key and not settings.DEBUG:
+    if conf.token_keys_derived_from_secret_key and not conf.DEBUG:
         messages.append(
             checks.Warning(
                 "Stored tokens are encrypted with a key derived from SECRET_KEY.",
@@ -213,11 +238,38 @@ def _check_roles_and_keys() -> list[checks.CheckMessage]:
                 id="authgear_django.W004",
             )
         )
-    try:
-        conf.AUTHGEAR_ROLE_GROUPS  # noqa: B018 - the property validates
-    except ImproperlyConfigured as exc:
-        messages.append(checks.Error(str(exc), id="authgear_django.E008"))
     return messages
+
+
+def _check_mozilla_leftovers() -> list[checks.CheckMessage]:
+    """mozilla-django-oidc settings left behind look effective but are never read."""
+    return [
+        checks.Warning(
+            f"{name} is a mozilla-django-oidc setting; authgear_django does not read it.",
+            hint=f"Use {equivalent} instead, and delete {name}.",
+            id="authgear_django.W008",
+        )
+        for name, equivalent in conf.leftover_mozilla_settings().items()
+    ]
+
+
+def _check_admin_link() -> list[checks.CheckMessage]:
+    """The user admin should show each user's Authgear link (and its logins)."""
+    if not apps.is_installed("django.contrib.admin"):
+        return []
+    from authgear_django.admin import user_admin_shows_link
+
+    if user_admin_shows_link() is not False:
+        return []  # shown, or no user admin registered at all
+    return [
+        checks.Warning(
+            "The user admin does not show the Authgear link.",
+            hint="List authgear_django after django.contrib.admin in INSTALLED_APPS (its "
+            "user admin is then extended automatically), or add "
+            "authgear_django.admin.AuthgearUserAdminMixin to your own UserAdmin.",
+            id="authgear_django.W009",
+        )
+    ]
 
 
 def _is_our_backend(path: str) -> bool:

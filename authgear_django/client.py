@@ -13,6 +13,7 @@ Tests start each case cold with :func:`reset_process_memory`.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import logging
@@ -22,9 +23,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote_plus, urlencode, urlsplit, urlunsplit
 
 import requests
+from requests.auth import AuthBase
 
 from authgear_django.exceptions import (
     OAuthError,
@@ -46,6 +48,15 @@ JWKS_REFETCH_COOLDOWN = 10.0
 # document fail at once instead of each waiting for the HTTP timeout of a provider that is down.
 FAILED_FETCH_COOLDOWN = JWKS_REFETCH_COOLDOWN
 MAX_RESPONSE_BYTES = 1_000_000
+
+# How the client proves who it is at the token and revocation endpoints: the client type in the
+# Authgear portal decides. A Confidential Client has a secret (in the form body, or HTTP Basic
+# since Authgear 2026-07-21); a Public Client, Cookie SSO or Native App has none and relies on
+# PKCE, which every login sends.
+CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105 - method names, not secrets
+CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105
+CLIENT_AUTH_NONE = "none"
+CLIENT_AUTH_METHODS = (CLIENT_SECRET_POST, CLIENT_SECRET_BASIC, CLIENT_AUTH_NONE)
 
 
 class Cache(Protocol):
@@ -239,7 +250,7 @@ def _repeated(failure: _Failed) -> ProviderError:
 
 
 class AuthgearClient:
-    """One Authgear project as seen by one confidential client."""
+    """One Authgear project as seen by one client (confidential, or public with ``none``)."""
 
     def __init__(
         self,
@@ -251,10 +262,16 @@ class AuthgearClient:
         cache: Cache,
         discovery_ttl: int = 3600,
         jwks_ttl: int = 3600,
+        client_auth_method: str = CLIENT_SECRET_POST,
     ) -> None:
+        if client_auth_method not in CLIENT_AUTH_METHODS:
+            # Not echoed: a secret passed in the wrong argument must not reach a traceback.
+            raise ValueError(f"client_auth_method must be one of {', '.join(CLIENT_AUTH_METHODS)}")
         self.endpoint = endpoint.rstrip("/")
         self.client_id = client_id
-        self.client_secret = client_secret
+        self.client_auth_method = client_auth_method
+        # A public client has no secret: whatever was configured is dropped, never sent.
+        self.client_secret = "" if client_auth_method == CLIENT_AUTH_NONE else client_secret
         self.timeout = timeout
         self.cache = cache
         self.discovery_ttl = discovery_ttl
@@ -278,6 +295,22 @@ class AuthgearClient:
             ttl=self.discovery_ttl,
         )
         return self._validated_metadata(document)
+
+    def cached_metadata(self) -> ProviderMetadata | None:
+        """Discovery as last fetched (shared cache, else this process's copy), or ``None``.
+
+        Never fetches: system checks run offline and must not wait for Authgear.
+        """
+        document = self._cache_get(f"{self._cache_prefix}:discovery")
+        if not isinstance(document, dict):
+            own = self._own_copy("discovery", self.discovery_ttl)
+            document = own.body if own is not None else None
+        if document is None:
+            return None
+        try:
+            return self._validated_metadata(document)
+        except ProviderError:
+            return None
 
     def _validated_metadata(self, document: Mapping[str, Any]) -> ProviderMetadata:
         metadata = ProviderMetadata.from_document(document)
@@ -455,7 +488,7 @@ class AuthgearClient:
     # --- token endpoint ----------------------------------------------------------------------
 
     def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
-        """Trade an authorization code (``client_secret_post`` + PKCE verifier) for tokens."""
+        """Trade an authorization code (client authentication + PKCE verifier) for tokens."""
         return self._token_request(
             {
                 "grant_type": "authorization_code",
@@ -473,8 +506,10 @@ class AuthgearClient:
         )
 
     def _token_request(self, form: dict[str, str], *, call: str) -> TokenSet:
-        form = {**form, "client_id": self.client_id, "client_secret": self.client_secret}
-        response = self._send("POST", self.metadata().token_endpoint, call=call, data=form)
+        fields, auth = self._client_authentication()
+        response = self._send(
+            "POST", self.metadata().token_endpoint, call=call, data={**form, **fields}, auth=auth
+        )
         if response.status_code == 200:
             return TokenSet.from_response(self._json(response, call=call))
         self._raise_for_error_response(response, call=call)
@@ -499,14 +534,24 @@ class AuthgearClient:
         endpoint = self.metadata().revocation_endpoint
         if not endpoint:
             raise ProviderMisconfigured("discovery document has no revocation_endpoint")
+        fields, auth = self._client_authentication()
         response = self._send(
-            "POST",
-            endpoint,
-            call="revoke",
-            data={"token": token, "client_id": self.client_id, "client_secret": self.client_secret},
+            "POST", endpoint, call="revoke", data={"token": token, **fields}, auth=auth
         )
         if response.status_code != 200:
             self._raise_for_error_response(response, call="revoke")
+
+    def _client_authentication(self) -> tuple[dict[str, str], _BasicCredentials | None]:
+        """The form fields and the HTTP auth that identify this client, per its method.
+
+        Authgear reads Basic credentials only when the body has neither ``client_id`` nor
+        ``client_secret`` (mixing them fails), so ``client_secret_basic`` puts neither in the body.
+        """
+        if self.client_auth_method == CLIENT_SECRET_BASIC:
+            return {}, _BasicCredentials(self.client_id, self.client_secret)
+        if self.client_auth_method == CLIENT_AUTH_NONE:
+            return {"client_id": self.client_id}, None
+        return {"client_id": self.client_id, "client_secret": self.client_secret}, None
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -599,6 +644,25 @@ class AuthgearClient:
             return
         memory.cache_warned_at = now
         logger.warning("authgear_django: cache %s failed for %s", operation, key, exc_info=True)
+
+
+class _BasicCredentials(AuthBase):
+    """``client_secret_basic`` (RFC 6749 §2.3.1): both parts form-urlencoded, then Base64.
+
+    Given as ``requests``' ``auth``, so a ``.netrc`` entry for Authgear's host cannot replace it;
+    its ``repr`` never shows the secret.
+    """
+
+    def __init__(self, client_id: str, client_secret: str) -> None:
+        credentials = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
+        self._header = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        return "<client_secret_basic credentials>"
 
 
 class _HeldLock:

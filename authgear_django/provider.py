@@ -14,6 +14,7 @@ def get_client() -> AuthgearClient:
         endpoint=conf.AUTHGEAR_ENDPOINT,
         client_id=conf.AUTHGEAR_CLIENT_ID,
         client_secret=conf.AUTHGEAR_CLIENT_SECRET,
+        client_auth_method=conf.AUTHGEAR_CLIENT_AUTH_METHOD,
         timeout=conf.AUTHGEAR_HTTP_TIMEOUT,
         cache=caches[conf.AUTHGEAR_CACHE_ALIAS],
         discovery_ttl=conf.AUTHGEAR_DISCOVERY_CACHE_TTL,

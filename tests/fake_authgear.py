@@ -2,7 +2,9 @@
 
 It behaves like Authgear as documented in shared/authgear-protocol.md: discovery with the bare
 origin as issuer, ``/oauth2/*`` endpoints, codes single-use and bound to redirect_uri and PKCE,
-``client_secret_post``, ID tokens valid 5 minutes with ``aud`` as a list, refresh tokens
+``client_secret_post`` or ``client_secret_basic`` (read only when the body has neither
+``client_id`` nor ``client_secret``), a public client (``public_client``: no secret, PKCE
+required), ID tokens valid 5 minutes with ``aud`` as a list, refresh tokens
 ``<grant>.<secret>`` with optional rotation, userinfo 401 ``invalid_grant`` for a dead token,
 revocation that always answers 200.
 """
@@ -19,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 import jwt
 import requests
@@ -98,6 +100,8 @@ class FakeAuthgear:
         self.endpoint = endpoint
         self.client_id = CLIENT_ID
         self.client_secret = CLIENT_SECRET
+        # True: the client is a Public Client / Cookie SSO / Native App (no secret, PKCE).
+        self.public_client = False
         leak_guard.register(CLIENT_SECRET)
         self.kid = "key-" + uuid.uuid4().hex[:8]
         self.signing_key = rsa_key()
@@ -114,6 +118,12 @@ class FakeAuthgear:
         self.failures: dict[str, Callable[[], Any]] = {}
         self.id_token_tamper: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
         self.userinfo_tamper: Callable[[dict[str, Any]], None] | None = None
+        # Called just before an ID token is signed (e.g. a key rotation at that very moment).
+        self.before_id_token_signing: Callable[[], None] | None = None
+        # Rewrites the signed ID token before it is sent (break its signature, strip it, ...).
+        self.id_token_rewrite: Callable[[str], str] | None = None
+        # (call name, request headers) of every request, in order: how the client authenticated.
+        self.request_headers: list[tuple[str, dict[str, str]]] = []
         self.discovery_overrides: dict[str, Any] = {}
         self.refresh_latency = 0.0  # seconds the refresh grant takes (a slow Authgear)
         self.routes: dict[tuple[str, str], Callable[[Any], Any]] = {}
@@ -158,6 +168,7 @@ class FakeAuthgear:
                 name = call
             self.calls[name] += 1
             self.requests.append((name, form))
+            self.request_headers.append((name, dict(request.headers)))
             failure = self.failures.get(name)
             if failure is not None:
                 result = failure()
@@ -264,6 +275,7 @@ class FakeAuthgear:
     def _token(self, request: Any) -> Any:
         form = {k: v[0] for k, v in parse_qs(request.body).items()}
         leak_guard.register(form.get("code_verifier"), form.get("code"), form.get("refresh_token"))
+        form.update(_client_credentials(form, request.headers.get("Authorization", "")))
         if form.get("client_id") != self.client_id:
             return _json(400, {"error": "invalid_client", "error_description": "invalid client ID"})
         if form.get("grant_type") == "authorization_code":
@@ -273,7 +285,12 @@ class FakeAuthgear:
         return _json(400, {"error": "unsupported_grant_type"})
 
     def _code_grant(self, form: dict[str, str]) -> Any:
-        if not form.get("client_secret"):
+        if self.public_client and not form.get("code_verifier"):
+            return _json(
+                400,
+                {"error": "invalid_request", "error_description": "PKCE code verifier is required"},
+            )
+        if not self.public_client and not form.get("client_secret"):
             return _json(
                 400, {"error": "invalid_client", "error_description": "client secret is required"}
             )
@@ -297,7 +314,15 @@ class FakeAuthgear:
             return _json(
                 400, {"error": "invalid_grant", "error_description": "invalid authorization code"}
             )
-        if form["client_secret"] != self.client_secret:
+        if self.public_client and form.get("client_secret"):
+            return _json(
+                400,
+                {
+                    "error": "invalid_request",
+                    "error_description": "client secret is not supported for the client",
+                },
+            )
+        if not self.public_client and form["client_secret"] != self.client_secret:
             return _json(
                 400, {"error": "invalid_request", "error_description": "invalid client secret"}
             )
@@ -365,10 +390,15 @@ class FakeAuthgear:
         }
         if nonce is not None:
             claims["nonce"] = nonce
+        if self.before_id_token_signing is not None:
+            self.before_id_token_signing()
         header: dict[str, Any] = {"kid": self.kid, "typ": "JWT"}
         if self.id_token_tamper is not None:
             self.id_token_tamper(claims, header)
-        return self.sign(claims, header=header)
+        token = self.sign(claims, header=header)
+        if self.id_token_rewrite is not None:
+            token = self.id_token_rewrite(token)
+        return token
 
     def sign(
         self,
@@ -448,6 +478,22 @@ class FakeAuthgear:
         self.kid = "key-" + uuid.uuid4().hex[:8]
         self.published_keys.insert(0, public_jwk(self.signing_key, self.kid))
 
+    def replace_signing_keys(self) -> None:
+        """A new JWKS with only a new key (new ``kid``): what was cached no longer verifies."""
+        self.signing_key = rsa_key("replacement")
+        self.kid = "key-" + uuid.uuid4().hex[:8]
+        self.published_keys = [public_jwk(self.signing_key, self.kid)]
+
+    def publish_keys_without_kid(self, names: list[str]) -> None:
+        """Publish the named keys without ``kid`` (in this order) and sign with the first one;
+        drop the ``kid`` header with ``id_token_tamper`` to match."""
+        self.signing_key = rsa_key(names[0])
+        self.published_keys = []
+        for name in names:
+            jwk = public_jwk(rsa_key(name), kid="")
+            del jwk["kid"]
+            self.published_keys.append(jwk)
+
     def live_refresh_tokens(self) -> list[str]:
         return [f"{g.grant_id}.{g.refresh_secret}" for g in self.grants.values() if not g.revoked]
 
@@ -462,6 +508,44 @@ def apply_changes(claims: dict[str, Any], header: dict[str, Any], changes: dict[
             claims.pop(name, None)
         else:
             claims[name] = value
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def break_signature(token: str) -> str:
+    """The same JWT with one bit of its signature flipped (still canonical base64url), as the
+    OpenID conformance suite's ``SignIdTokenInvalid`` does."""
+    header, payload, signature = token.split(".")
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+    raw[len(raw) // 2] ^= 0x01
+    return f"{header}.{payload}.{_b64url(bytes(raw))}"
+
+
+def strip_signature(token: str) -> str:
+    """The same claims as an unsigned JWT: header ``{"alg": "none"}`` and no signature."""
+    payload = token.split(".")[1]
+    header = _b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    return f"{header}.{payload}."
+
+
+def _client_credentials(form: dict[str, str], authorization: str) -> dict[str, str]:
+    """Authgear's rule: HTTP Basic counts only when the body has neither ``client_id`` nor
+    ``client_secret``; both parts are form-urlencoded inside the Base64 (RFC 6749 §2.3.1)."""
+    if "client_id" in form or "client_secret" in form:
+        return {}
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return {}
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+    except ValueError:
+        return {}
+    client_id, separator, client_secret = decoded.partition(":")
+    if not separator:
+        return {}
+    return {"client_id": unquote_plus(client_id), "client_secret": unquote_plus(client_secret)}
 
 
 def _json(status: int, body: dict[str, Any]) -> Any:

@@ -17,14 +17,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, reverse
 
-from authgear_django.client import AuthgearClient, ProviderMetadata
+from authgear_django.client import CLIENT_AUTH_NONE, AuthgearClient, ProviderMetadata
 from authgear_django.conf import conf
 from authgear_django.exceptions import AuthgearError
 from authgear_django.management import one_line
 from authgear_django.provider import get_client
 
 MIN_RSA_BITS = 2048
-TOKEN_AUTH_METHOD = "client_secret_post"  # noqa: S105 - a method name, not a secret
 
 
 class _RunCache:
@@ -63,6 +62,7 @@ class Command(BaseCommand):
         site_url = _clean_site_url(options["site_url"])
         try:
             client = get_client()
+            auth_method = conf.AUTHGEAR_CLIENT_AUTH_METHOD
         except ImproperlyConfigured as exc:
             raise CommandError(one_line(exc)) from None
         client.cache = _RunCache()  # never trust a cached document: this check must be live
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         problems += self._check_endpoints(metadata)
         problems += self._check_jwks(client, metadata)
         problems += self._check_scopes(metadata)
-        problems += self._check_client_authentication(metadata)
+        problems += self._check_client_authentication(metadata, auth_method)
         problems += self._print_redirect_uris(site_url)
 
         if len(problems) == 1:
@@ -145,18 +145,20 @@ class Command(BaseCommand):
         self._ok(f"scopes {' '.join(scopes)} are supported")
         return []
 
-    def _check_client_authentication(self, metadata: ProviderMetadata) -> list[str]:
+    def _check_client_authentication(self, metadata: ProviderMetadata, method: str) -> list[str]:
+        """The configured method is one Authgear accepts, and the secret matches the method."""
+        problems = _secret_problems(method)
         methods = metadata.token_endpoint_auth_methods_supported
         if not methods:
-            self._ok(f"{TOKEN_AUTH_METHOD} assumed (token_endpoint_auth_methods not published)")
-            return []
-        if TOKEN_AUTH_METHOD not in methods:
-            return [
-                f"the token endpoint does not accept {TOKEN_AUTH_METHOD} "
-                f"(it accepts: {', '.join(methods)})"
-            ]
-        self._ok(f"token endpoint accepts {TOKEN_AUTH_METHOD}")
-        return []
+            self._ok(f"{method} assumed (token_endpoint_auth_methods not published)")
+        elif method not in methods:
+            problems.append(
+                f"the token endpoint does not accept {method} (it accepts: {', '.join(methods)}); "
+                "set AUTHGEAR_CLIENT_AUTH_METHOD to one of these"
+            )
+        else:
+            self._ok(f"token endpoint accepts {method}")
+        return problems
 
     def _print_redirect_uris(self, site_url: str | None) -> list[str]:
         try:
@@ -195,6 +197,17 @@ class Command(BaseCommand):
                 'set: add path("auth/", include("authgear_django.urls"))'
             ]
         return []
+
+
+def _secret_problems(method: str) -> list[str]:
+    """A public client must not have a secret (a missing one for a confidential client is
+    already refused by ``conf``). The secret itself is never printed."""
+    if method == CLIENT_AUTH_NONE and conf.AUTHGEAR_CLIENT_SECRET.strip():
+        return [
+            'AUTHGEAR_CLIENT_AUTH_METHOD is "none" (a public client) but AUTHGEAR_CLIENT_SECRET '
+            "is set: remove the secret, or use client_secret_post for a Confidential Client"
+        ]
+    return []
 
 
 def _usable_rs256_key(jwk: Any) -> bool:
