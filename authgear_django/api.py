@@ -20,21 +20,17 @@ from requests.structures import CaseInsensitiveDict
 
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
-from authgear_django.exceptions import AuthgearError
+from authgear_django.exceptions import NoAccessToken
 from authgear_django.refresh import Outcome, refresh_due_in_session, refresh_session_login
 from authgear_django.store import current_login
 
-
-class NoAccessToken(AuthgearError):
-    """The request has no usable Authgear login (anonymous, logged out, or Authgear down)."""
-
-    http_status = 401
-    title = "Not signed in with Authgear"
-    user_message = "Please sign in again."
-
-    def __init__(self, detail: str, *, outcome: Outcome | None = None) -> None:
-        super().__init__(detail)
-        self.outcome = outcome
+__all__ = [  # NoAccessToken lives in authgear_django.exceptions; this path keeps working
+    "AuthgearBearerAuth",
+    "NoAccessToken",
+    "authgear_session",
+    "get_access_token",
+    "refresh_access_token",
+]
 
 
 def get_access_token(request: HttpRequest) -> str:

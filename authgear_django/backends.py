@@ -23,7 +23,6 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from django.contrib.auth import get_user_model
@@ -41,10 +40,15 @@ from authgear_django.authorization import LoginAttempt
 from authgear_django.client import TokenSet
 from authgear_django.conf import conf
 from authgear_django.exceptions import AccountError, TokenValidationError
+from authgear_django.login_flow import (
+    LoginResult,
+    exchange_code,
+    record_login_result,
+    verify_id_token,
+)
 from authgear_django.models import AuthgearAccount
 from authgear_django.provider import get_client
 from authgear_django.roles import sync_roles
-from authgear_django.verification import verify_id_token
 
 logger = logging.getLogger("authgear_django")
 security_logger = logging.getLogger("django.security.authgear_django")
@@ -73,17 +77,6 @@ NOT_CALLED: dict[str, str] = {
     "session (OIDC_STORE_*_TOKEN do not apply). Read the access token with "
     "authgear_django.api.get_access_token(request).",
 }
-
-
-@dataclass
-class LoginResult:
-    """What the callback needs after the backend accepted a login (attached to the user)."""
-
-    tokens: TokenSet = field(repr=False)
-    id_token_claims: dict[str, Any] = field(repr=False)
-    claims: dict[str, Any] = field(repr=False)
-    account: AuthgearAccount
-    created: bool
 
 
 def username_from_algorithm(algorithm: str | Callable[..., Any], claims: dict[str, Any]) -> str:
@@ -122,6 +115,8 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
     # The full token response of the login in progress; ``get_or_create_user``'s arguments
     # carry only two of its tokens.
     _login_tokens: TokenSet | None = None
+    # What ``get_or_create_user`` linked, for ``authenticate`` to record on the request.
+    _login_result: LoginResult | None = None
 
     get_token = _not_called("get_token")
     raise_token_response_error = _not_called("raise_token_response_error")
@@ -162,23 +157,21 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
 
         Returns ``None`` for credentials that are not ours (e.g. the admin's password form), so
         other backends still work. Raises an :class:`AuthgearError` when an Authgear login fails.
+        An accepted login's :class:`~authgear_django.login_flow.LoginResult` is recorded on
+        ``request`` (:func:`~authgear_django.login_flow.record_login_result`) for the view.
         """
         if request is None or authgear_attempt is None or not authgear_code:
             return None
         self.request = request
-        tokens = get_client().exchange_code(
-            code=authgear_code,
-            redirect_uri=authgear_attempt.redirect_uri,
-            code_verifier=authgear_attempt.code_verifier,
-        )
-        if not tokens.id_token:
-            raise TokenValidationError("token response has no id_token (is 'openid' requested?)")
+        tokens = exchange_code(authgear_attempt, authgear_code)
+        assert tokens.id_token  # exchange_code refuses a response without one
         self._login_tokens = tokens
         try:
             payload = self.verify_token(tokens.id_token, nonce=authgear_attempt.nonce)
             if not payload:
                 raise TokenValidationError("verify_token() returned no claims")
             user = self.get_or_create_user(tokens.access_token, tokens.id_token, payload)
+            result = self._login_result
         except SuspiciousOperation as exc:
             # mozilla's hooks refuse a login by raising this; it is a refusal, not an attack page.
             raise AccountError(
@@ -187,13 +180,13 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
             ) from None
         finally:
             self._login_tokens = None
+            self._login_result = None
         if user is None:
             raise AccountError(
                 "get_or_create_user() returned no user",
                 user_message=f"You may not sign in to this site. {CONTACT_ADMINS}",
             )
-        result = getattr(user, "authgear_login_result", None)
-        if not isinstance(result, LoginResult) or result.account.user_id != user.pk:
+        if result is None or result.account.user_id != user.pk:
             raise ImproperlyConfigured(
                 f"{type(self).__name__}.get_or_create_user() returned a user that is not linked "
                 "to this Authgear user: return the user from super().get_or_create_user()."
@@ -204,6 +197,7 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
                 f"user {user.pk} is inactive",
                 user_message=f"Your account on this site is disabled. {CONTACT_ADMINS}",
             )
+        record_login_result(request, result)
         return user
 
     def get_user(self, user_id: Any) -> AbstractBaseUser | None:
@@ -218,15 +212,8 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         Override to add checks (call ``super()`` first); raise ``SuspiciousOperation`` or return
         nothing to refuse the login.
         """
-        client = get_client()
         return verify_id_token(
-            token,
-            signing_key=client.signing_key,
-            issuer=client.metadata().issuer,
-            client_id=client.client_id,
-            leeway=conf.AUTHGEAR_CLOCK_LEEWAY,
-            nonce=kwargs.get("nonce"),
-            expected_sub=kwargs.get("expected_sub"),
+            token, nonce=kwargs.get("nonce"), expected_sub=kwargs.get("expected_sub")
         )
 
     def get_userinfo(
@@ -390,7 +377,7 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         tokens = self._login_tokens
         if tokens is None or tokens.access_token != access_token:
             tokens = TokenSet(access_token=access_token, expires_in=None, id_token=id_token)
-        user.authgear_login_result = LoginResult(  # type: ignore[attr-defined]
+        self._login_result = LoginResult(
             tokens=tokens,
             id_token_claims=payload,
             claims=claims,

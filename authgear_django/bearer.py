@@ -30,6 +30,7 @@ from authgear_django.conf import conf
 from authgear_django.exceptions import AccountError, AuthgearError, OAuthError, ProviderError
 from authgear_django.models import AuthgearAccount
 from authgear_django.provider import get_client
+from authgear_django.responses import error_page
 
 logger = logging.getLogger("authgear_django")
 
@@ -180,7 +181,7 @@ def bearer_token_required(view: ViewFunc | None = None, *, scopes: Iterable[str]
                 logger.warning("authgear_django: bearer check failed: %s", error)
                 return error_response(
                     AccessTokenError(
-                        error.user_message, error="temporarily_unavailable", status=503
+                        str(error_page(error).message), error="temporarily_unavailable", status=503
                     )
                 )
             request.user = user  # type: ignore[assignment]

@@ -2,7 +2,8 @@
 
 Authgear's reauthentication: the browser goes back to Authgear with ``prompt=login``,
 ``max_age`` and the current ``id_token_hint``; the callback accepts only the same user with an
-``auth_time`` newer than ``max_age`` seconds (see ``AuthgearCallbackView``).
+``auth_time`` newer than ``max_age`` seconds. The rules live in
+:mod:`authgear_django.login_flow`; this module only wraps views with them.
 """
 
 from __future__ import annotations
@@ -13,20 +14,14 @@ from typing import Any, TypeVar, cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 
-from authgear_django.crypto import TokenDecryptionError
-from authgear_django.exceptions import AccountError
-from authgear_django.models import AuthgearAccount
+from authgear_django.exceptions import NotAnAuthgearUser
+from authgear_django.login_flow import begin_reauthentication, signed_in_within
 from authgear_django.store import current_login
-from authgear_django.views import begin_login, error_response
+
+__all__ = ["NotAnAuthgearUser", "reauthentication_required"]  # the error's old import path too
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
-
-
-class NotAnAuthgearUser(AccountError):
-    title = "Sign-in with Authgear needed"
-    user_message = "This page is only for users who sign in with Authgear."
 
 
 def reauthentication_required(view: ViewFunc | None = None, *, max_age: int = 300) -> Any:
@@ -44,26 +39,9 @@ def reauthentication_required(view: ViewFunc | None = None, *, max_age: int = 30
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             login = current_login(request)
-            auth_time = login.auth_time if login is not None else None
-            if auth_time is not None and (timezone.now() - auth_time).total_seconds() <= max_age:
+            if signed_in_within(login.auth_time if login is not None else None, max_age):
                 return func(request, *args, **kwargs)
-            account = AuthgearAccount.objects.filter(user_id=request.user.pk).first()
-            if account is None:
-                return error_response(request, NotAnAuthgearUser("password user on a reauth page"))
-            id_token_hint = None
-            if login is not None:
-                try:
-                    id_token_hint = login.id_token
-                except TokenDecryptionError:
-                    id_token_hint = None
-            return begin_login(
-                request,
-                next_url=request.get_full_path(),
-                options={"prompt": "login"},
-                max_age=max_age,
-                id_token_hint=id_token_hint,
-                expected_sub=account.sub,
-            )
+            return begin_reauthentication(request, max_age=max_age, login=login)
 
         return cast(ViewFunc, wrapper)
 

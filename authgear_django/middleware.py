@@ -1,11 +1,15 @@
-"""``TokenRefreshMiddleware``: keep each Authgear login's access token fresh, before the view.
+"""``TokenRefreshMiddleware``: keep each Authgear login's access token fresh, before it is used.
 
-Place it after ``SessionMiddleware`` and ``AuthenticationMiddleware``. On the hot path (token
-still fresh) it reads two values from the already-loaded session: no query, no network call.
+Place it after ``SessionMiddleware`` and ``AuthenticationMiddleware``. The check is lazy: it is
+hooked into Django's lazy ``request.user`` (and ``request.auser``), so it runs when something
+first reads the user (the view, a decorator, a later middleware, a template) and a request
+that never does costs no session load and no query. On the hot path (token still fresh) it
+reads one entry of the session the user lookup loads anyway: no query, no network call.
 When a refresh is due it runs :func:`authgear_django.refresh.refresh_session_login`; a dead
 login (``invalid_grant``: revoked, expired, user disabled at Authgear) logs the user out and
-sends them to the login page (JSON 401 for API clients); an unreachable Authgear keeps the user
-logged in on the current token until it expires (plus ``AUTHGEAR_REFRESH_GRACE``).
+sends them to the login page (JSON 401 for API clients) instead of letting the view go on; an
+unreachable Authgear keeps the user logged in on the current token until it expires (plus
+``AUTHGEAR_REFRESH_GRACE``). Without a lazy ``request.user`` it checks eagerly, as before.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.contrib import auth, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import Resolver404, resolve
+from django.utils.functional import SimpleLazyObject, empty
 
 from authgear_django.exceptions import ProviderError, ProviderRateLimited, ProviderUnreachable
 from authgear_django.refresh import Outcome, refresh_due_in_session, refresh_session_login
+from authgear_django.responses import error_page, error_response, login_url
 from authgear_django.store import SESSION_LOGIN_KEY, forget_login
-from authgear_django.views import error_response, login_url
 
 OUR_NAMESPACE = "authgear_django"
 
@@ -34,6 +40,91 @@ def wants_json(request: HttpRequest) -> bool:
         return True
     accept = request.headers.get("Accept", "")
     return "application/json" in accept and "text/html" not in accept
+
+
+class RefreshInterrupted(PermissionDenied):
+    """Raised where ``request.user`` is first read when the request must not reach the view.
+
+    ``process_exception`` answers it with the middleware's response when the view read the
+    user. A middleware after ours that reads it (e.g. ``LoginRequiredMiddleware``) is outside
+    ``process_exception``: being a ``PermissionDenied``, Django turns it into a 403 there (a
+    warning, never a 500), which ``__call__`` then replaces with the same response.
+    """
+
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__("authgear_django: request stopped by the token refresh")
+        self.response = response
+
+
+def _refresh_due(state: Any, now: float) -> bool:
+    """The session entry ``[login id, refresh at, expires at]`` says a refresh is due."""
+    if type(state) is not list or len(state) < 2:
+        return False
+    refresh_at = state[1]
+    return type(refresh_at) in (int, float) and now >= refresh_at
+
+
+class _LazyRefresh:
+    """One request's deferred refresh check, run when Django first loads the user.
+
+    Installed as the ``_setupfunc`` of the ``SimpleLazyObject`` Django puts in ``request.user``
+    (and in front of ``request.auser``), so a view that never reads the user costs no session
+    load, and one that does pays only a list lookup in the session the user lookup loads anyway.
+    """
+
+    __slots__ = ("done", "lazy_user", "load_auser", "load_user", "middleware", "request", "stop")
+
+    def __init__(self, middleware: TokenRefreshMiddleware, request: HttpRequest) -> None:
+        self.middleware = middleware
+        self.request = request
+        self.done = False
+        self.stop: HttpResponse | None = None
+        self.lazy_user: Any = None
+        self.load_user: Callable[[], Any] | None = None
+        self.load_auser: Callable[[], Awaitable[Any]] | None = None
+
+    def user(self) -> Any:
+        """``request.user``'s loader: check (once), then Django's own loader."""
+        assert self.load_user is not None
+        self.disarm()  # one shot: logout and the refresh path may read request.user themselves
+        if not self.done:
+            self.done = True
+            session = getattr(self.request, "session", None)
+            if session is not None and _refresh_due(session.get(SESSION_LOGIN_KEY), time.time()):
+                self.stop = self.middleware.refresh(self.request)
+                if self.stop is not None:
+                    raise RefreshInterrupted(self.stop)
+        return self.load_user()
+
+    async def auser(self) -> Any:
+        """``request.auser``'s replacement: the same check, awaited."""
+        assert self.load_auser is not None
+        if not self.done:
+            self.done = True
+            self.disarm()
+            session = getattr(self.request, "session", None)
+            if session is not None and await _adue(session):
+                self.stop = await sync_to_async(self.middleware.refresh)(self.request)
+                if self.stop is not None:
+                    raise RefreshInterrupted(self.stop)
+        return await self.load_auser()
+
+    def finish(self) -> None:
+        """The response is made: layers outside ours that read the user start no refresh."""
+        self.done = True
+        self.disarm()
+
+    def disarm(self) -> None:
+        """Give ``request.user`` back Django's loader (after the check, or after the response)."""
+        lazy = self.lazy_user
+        if lazy is not None and lazy.__dict__.get("_setupfunc") == self.user:
+            lazy.__dict__["_setupfunc"] = self.load_user
+
+
+async def _adue(session: Any) -> bool:
+    if not hasattr(session, "aget"):  # Django 4.2: no async session API
+        return await sync_to_async(refresh_due_in_session)(session, time.time())
+    return _refresh_due(await session.aget(SESSION_LOGIN_KEY), time.time())
 
 
 class TokenRefreshMiddleware:
@@ -49,29 +140,52 @@ class TokenRefreshMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        session = getattr(request, "session", None)
-        if session is not None and refresh_due_in_session(session, time.time()):
-            response = self.refresh(request)
-            if response is not None:
-                return response
-        return self.get_response(request)
+        check = self._defer(request)
+        if check is None:  # no lazy user to hook (no AuthenticationMiddleware, or already read)
+            session = getattr(request, "session", None)
+            if session is not None and refresh_due_in_session(session, time.time()):
+                response = self.refresh(request)
+                if response is not None:
+                    return response
+            return self.get_response(request)
+        response = self.get_response(request)
+        check.finish()
+        return check.stop if check.stop is not None else response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        session = getattr(request, "session", None)
-        if session is not None and await self._adue(session):
-            response = await sync_to_async(self.refresh)(request)
-            if response is not None:
-                return response
         get_response: Callable[[HttpRequest], Awaitable[HttpResponse]] = self.get_response
-        return await get_response(request)
+        check = self._defer(request)
+        if check is None:
+            session = getattr(request, "session", None)
+            if session is not None and await _adue(session):
+                stop = await sync_to_async(self.refresh)(request)
+                if stop is not None:
+                    return stop
+            return await get_response(request)
+        response = await get_response(request)
+        check.finish()
+        return check.stop if check.stop is not None else response
 
-    async def _adue(self, session: Any) -> bool:
-        if not hasattr(session, "aget"):  # Django 4.2: no async session API
-            return await sync_to_async(refresh_due_in_session)(session, time.time())
-        state = await session.aget(SESSION_LOGIN_KEY)
-        if not isinstance(state, list) or len(state) < 2 or state[1] is None:
-            return False
-        return bool(time.time() >= state[1])
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """The view read ``request.user`` and the refresh said stop: answer with its response."""
+        if isinstance(exception, RefreshInterrupted):
+            return exception.response
+        return None
+
+    def _defer(self, request: HttpRequest) -> _LazyRefresh | None:
+        """Hook the refresh check into Django's lazy ``request.user``; ``None`` if impossible."""
+        lazy = request.__dict__.get("user")
+        if type(lazy) is not SimpleLazyObject or lazy.__dict__.get("_wrapped") is not empty:
+            return None
+        check = _LazyRefresh(self, request)
+        check.lazy_user = lazy
+        check.load_user = lazy.__dict__["_setupfunc"]
+        lazy.__dict__["_setupfunc"] = check.user
+        load_auser = request.__dict__.get("auser")
+        if load_auser is not None:
+            check.load_auser = load_auser
+            request.auser = check.auser
+        return check
 
     # --- the refresh path (rare) -------------------------------------------------------------
 
@@ -87,6 +201,9 @@ class TokenRefreshMiddleware:
         return self.unavailable_response(request, result.error)
 
     def _is_our_view(self, request: HttpRequest) -> bool:
+        match = getattr(request, "resolver_match", None)  # set once the URL is resolved
+        if match is not None:
+            return OUR_NAMESPACE in match.namespaces
         try:
             match = resolve(request.path_info, getattr(request, "urlconf", None))
         except Resolver404:
@@ -122,7 +239,7 @@ class TokenRefreshMiddleware:
             response: HttpResponse = JsonResponse(
                 {
                     "error": "temporarily_unavailable",
-                    "error_description": provider_error.user_message,
+                    "error_description": str(error_page(provider_error).message),
                 },
                 status=503,
             )

@@ -1,17 +1,20 @@
-"""Login, callback and logout views (subclasses of mozilla-django-oidc's views).
+"""Login, callback and logout views (subclasses of mozilla-django-oidc's views): HTTP glue only.
 
-Every failure ends on :func:`error_response`: a page a person understands, a 4xx status (5xx
-only when Authgear itself is down), a "try again" link, nobody logged in, and a log line
-without secrets.
+The login flow itself (attempts, code exchange, ID-token verification, reauthentication rules)
+is :mod:`authgear_django.login_flow`; error pages and login links are
+:mod:`authgear_django.responses`. Every failure ends on an error page: a page a person
+understands, a 4xx status (5xx only when Authgear itself is down), a "try again" link, nobody
+logged in, and a log line without secrets.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
-import time
+import warnings
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from django.contrib import auth, messages
 from django.db import transaction
@@ -20,7 +23,6 @@ from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.generic import View
@@ -30,26 +32,28 @@ from mozilla_django_oidc.views import (
     OIDCLogoutView,
 )
 
-from authgear_django.authorization import (
-    LOGIN_OPTIONS,
-    LoginAttempt,
-    clean_login_options,
-    trusted_login_hint,
-)
-from authgear_django.backends import LoginResult
+from authgear_django import responses
+from authgear_django.authorization import LOGIN_OPTIONS, LoginAttempt, clean_login_options
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
-from authgear_django.exceptions import (
-    AccountError,
-    AuthgearError,
-    AuthorizationDenied,
-    LoginAttemptError,
-    ProviderError,
-    ProviderRateLimited,
+from authgear_django.exceptions import AuthgearError, ConfigurationError, ReauthenticationFailed
+from authgear_django.login_flow import (
+    LoginResult,
+    authenticate_callback,
+    begin_login,
+    callback_uri,
+    login_failed,
+    take_attempt,
 )
 from authgear_django.logsafe import printable
 from authgear_django.models import AuthgearAccount
 from authgear_django.provider import get_client
+from authgear_django.responses import (
+    MAX_LOGGED_DETAIL,
+    MAX_PARAMETER_LENGTH,
+    error_response,
+    safe_next_url,
+)
 from authgear_django.signals import login_linked
 from authgear_django.store import (
     create_login,
@@ -57,102 +61,38 @@ from authgear_django.store import (
     end_all_logins,
     end_login,
     forget_login,
-    pop_attempt,
-    remember_attempt,
 )
 
 logger = logging.getLogger("authgear_django")
 security_logger = logging.getLogger("django.security.authgear_django")
 
-MAX_PARAMETER_LENGTH = 4096
-MAX_LOGGED_DETAIL = 500  # an error code and its description, cut short in logs
-
-
-class ReauthenticationFailed(AccountError):
-    """The reauthentication did not prove a fresh sign-in by the same user."""
-
-    title = "We could not confirm it's you"
-    user_message = "This page needs you to sign in again as the same user. Please try again."
-
-
-class ConfigurationError(AuthgearError):
-    """The site is set up wrongly (our backend missing): the system checks report it too."""
-
-    http_status = 500
-    title = "Sign-in is misconfigured"
-    user_message = (
-        "Sign-in is not configured correctly on this site. Please contact its administrators."
-    )
-
-
-def safe_next_url(request: HttpRequest, url: str | None) -> str | None:
-    """``url`` if it stays on this site (or an allowed host), else ``None``."""
-    if not url:
-        return None
-    if len(url) > MAX_PARAMETER_LENGTH:
-        security_logger.warning("authgear_django: refused an oversized next URL")
-        return None
-    allowed_hosts = {request.get_host(), *conf.AUTHGEAR_REDIRECT_ALLOWED_HOSTS}
-    # Only an absolute path or an absolute http(s) URL: a relative path would resolve against
-    # the callback URL, which is never what the link meant.
-    looks_right = url.startswith("/") or url.lower().startswith(("http://", "https://"))
-    if looks_right and url_has_allowed_host_and_scheme(
-        url, allowed_hosts=allowed_hosts, require_https=request.is_secure()
-    ):
-        return url
-    security_logger.warning("authgear_django: refused unsafe next URL")
-    return None
+# Also exported: names that lived here before the login flow, the responses and the error tree
+# got modules of their own (internal ones without a warning; ``login_url`` was documented).
+__all__ = [
+    "MAX_LOGGED_DETAIL",
+    "MAX_PARAMETER_LENGTH",
+    "AuthgearCallbackView",
+    "AuthgearLoginView",
+    "AuthgearLogoutReturnView",
+    "AuthgearLogoutView",
+    "ConfigurationError",
+    "ReauthenticationFailed",
+    "begin_login",
+    "callback_uri",
+    "error_response",
+    "login_url",
+    "safe_next_url",
+]
 
 
 def login_url(next_url: str | None = None, **options: str) -> str:
-    """The login URL with ``next`` and Authgear options (``prompt``, ``login_hint``, ``ui_locales``,
-    ``x_page``) in its query string, for links and redirects built in code.
-
-    A query-string ``login_hint`` may only name a login ID; for other hint types call
-    :func:`begin_login` with ``login_hint=`` instead."""
-    params = {k: v for k, v in options.items() if k in LOGIN_OPTIONS and v}
-    if next_url:
-        params = {"next": next_url, **params}
-    url = reverse("authgear_django:login")
-    return f"{url}?{urlencode(params)}" if params else url
-
-
-def error_response(
-    request: HttpRequest,
-    error: AuthgearError,
-    *,
-    next_url: str | None = None,
-    status: int | None = None,
-) -> HttpResponse:
-    """Render the error page for ``error`` with its status (or ``status``) and a "try again"."""
-    # The detail can carry the provider's or the browser's words (``error_description``, an
-    # error body): printable() keeps them on one visible line.
-    detail = printable(error, limit=MAX_LOGGED_DETAIL)
-    if isinstance(error, (LoginAttemptError,)):
-        security_logger.warning("authgear_django: %s: %s", type(error).__name__, detail)
-    elif isinstance(error, ProviderError):
-        logger.warning("authgear_django: %s: %s", type(error).__name__, detail)
-    elif isinstance(error, AuthorizationDenied):
-        logger.info("authgear_django: Authgear answered %s", detail)
-    else:
-        security_logger.warning("authgear_django: %s: %s", type(error).__name__, detail)
-    status = status or error.http_status
-    context = {
-        "title": error.title,
-        "message": error.user_message,
-        "try_again_url": login_url(next_url),
-        "status": status,
-    }
-    response = render(request, "authgear_django/error.html", context, status=status)
-    if isinstance(error, ProviderRateLimited) and error.retry_after:
-        response["Retry-After"] = str(error.retry_after)
-    return response
-
-
-def callback_uri(request: HttpRequest) -> str:
-    return conf.AUTHGEAR_REDIRECT_URI or request.build_absolute_uri(
-        reverse("authgear_django:callback")
+    """Deprecated alias of :func:`authgear_django.responses.login_url` (documented here before)."""
+    warnings.warn(
+        "authgear_django.views.login_url is deprecated: use authgear_django.responses.login_url",
+        DeprecationWarning,
+        stacklevel=2,
     )
+    return responses.login_url(next_url, **options)
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -191,109 +131,30 @@ class AuthgearLoginView(OIDCAuthenticationRequestView):  # type: ignore[misc]
         return begin_login(request, next_url=next_url, options=options)
 
 
-def begin_login(
-    request: HttpRequest,
-    *,
-    next_url: str | None,
-    options: dict[str, str],
-    max_age: int | None = None,
-    id_token_hint: str | None = None,
-    expected_sub: str | None = None,
-    login_hint: str | None = None,
-) -> HttpResponse:
-    """Remember a new login attempt in the session and redirect to Authgear's authorize page.
-
-    ``options`` must already be cleaned (:func:`clean_login_options`). ``max_age`` +
-    ``id_token_hint`` + ``expected_sub`` make it a reauthentication: the callback then accepts
-    only the same user with a fresh ``auth_time``. ``login_hint`` is for the site's code only
-    (any Authgear hint type, e.g. ``type=app_session_token``); never pass request input to it.
-    """
-    try:
-        if login_hint is not None:
-            options = {**options, "login_hint": trusted_login_hint(login_hint)}
-        client = get_client()
-        attempt = LoginAttempt.start(
-            redirect_uri=callback_uri(request),
-            next_url=next_url,
-            max_age=max_age,
-            expected_sub=expected_sub,
-        )
-        params = attempt.authorization_params(
-            client_id=client.client_id, scope=conf.AUTHGEAR_SCOPES, options=options
-        )
-        if id_token_hint:
-            params["id_token_hint"] = id_token_hint
-        url = client.authorization_url(params)
-    except AuthgearError as error:
-        return error_response(request, error, next_url=next_url)
-    remember_attempt(request.session, attempt, limit=conf.AUTHGEAR_MAX_LOGIN_ATTEMPTS)
-    return HttpResponseRedirect(url)
-
-
 @method_decorator(never_cache, name="dispatch")
 class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc]
     """Finish the login: check state, exchange the code, verify, log in, go to ``next``."""
 
     http_method_names = ["get"]
 
+    user: Any  # the project's user model, as authenticate() returned it
+    result: LoginResult
+    attempt: LoginAttempt
+
     def get(self, request: HttpRequest) -> HttpResponse:
         attempt: LoginAttempt | None = None
         try:
-            attempt = self._take_attempt(request)
-            return self._complete(request, attempt)
+            attempt = take_attempt(request)
+            self.user, self.result = authenticate_callback(request, attempt)
+            self.attempt = attempt
+            return self.login_success()
         except AuthgearError as error:
+            login_failed(request, error)
             return error_response(request, error, next_url=attempt.next_url if attempt else None)
-
-    def _take_attempt(self, request: HttpRequest) -> LoginAttempt:
-        state = request.GET.get("state", "")
-        attempt = None
-        if state and len(state) <= MAX_PARAMETER_LENGTH:
-            attempt = pop_attempt(request.session, state)
-            if attempt is not None:
-                request.session.save()  # burn the state now: a replayed callback finds nothing
-        error = request.GET.get("error")
-        if error:
-            description = request.GET.get("error_description", "")
-            raise AuthorizationDenied(error[:100], description[:300])
-        if attempt is None:
-            raise LoginAttemptError("callback state is missing, unknown or already used")
-        if attempt.is_expired(conf.AUTHGEAR_LOGIN_ATTEMPT_TIMEOUT):
-            raise LoginAttemptError("login attempt expired")
-        return attempt
-
-    def _complete(self, request: HttpRequest, attempt: LoginAttempt) -> HttpResponse:
-        code = request.GET.get("code", "")
-        if not code or len(code) > MAX_PARAMETER_LENGTH:
-            raise LoginAttemptError("callback has no usable code")
-        # The exchange is slow; reload the session afterwards-safe so that attempts started in
-        # other tabs meanwhile are not overwritten by our stale copy (mozilla-django-oidc does too).
-        request.session = request.session.__class__(request.session.session_key)
-        user = auth.authenticate(request, authgear_attempt=attempt, authgear_code=code)
-        if user is None:
-            raise ConfigurationError(
-                "authenticate() returned None: is authgear_django.backends.AuthgearBackend "
-                "in AUTHENTICATION_BACKENDS?"
-            )
-        if attempt.max_age is not None or attempt.expected_sub is not None:
-            self._check_reauthentication(attempt, getattr(user, "authgear_login_result"))  # noqa: B009
-        self.user = user
-        self.attempt = attempt
-        return self.login_success()
-
-    def _check_reauthentication(self, attempt: LoginAttempt, result: LoginResult) -> None:
-        claims = result.id_token_claims
-        if attempt.expected_sub is not None and claims.get("sub") != attempt.expected_sub:
-            raise ReauthenticationFailed("another Authgear user signed in during reauthentication")
-        if attempt.max_age is not None:
-            auth_time = claims.get("auth_time")
-            if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
-                raise ReauthenticationFailed("the ID token has no auth_time")
-            if time.time() - auth_time > attempt.max_age + conf.AUTHGEAR_CLOCK_LEEWAY:
-                raise ReauthenticationFailed("auth_time is older than the requested max_age")
 
     def login_success(self) -> HttpResponse:
         request = self.request
-        result: LoginResult = getattr(self.user, "authgear_login_result")  # noqa: B009 - set by our backend
+        result = self.result
         replaced = current_login(request)
         with transaction.atomic():
             auth.login(request, self.user)
@@ -346,9 +207,14 @@ class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
 
     With ``everywhere=True`` (the ``logout/everywhere/`` URL) every login of the user is
     revoked at Authgear and their sessions on this site end too.
+
+    A posted ``next`` (checked with :func:`safe_next_url`) is where the logout lands: at once
+    when the logout is local, after Authgear's return otherwise (kept next to the state in the
+    signed cookie, honoured only when the state matches).
     """
 
     http_method_names = ["get", "post", "options"]
+    redirect_field_name = "next"
     template_name = "authgear_django/logout_confirm.html"
 
     @property
@@ -380,10 +246,10 @@ class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
             end_all_logins(user.pk, reason="logout_everywhere")
         forget_login(request.session)
         auth.logout(request)
-        target = self.redirect_url
+        next_url = safe_next_url(request, request.POST.get(self.redirect_field_name))
         if not is_authgear_user:
             say_signed_out(request)
-            return HttpResponseRedirect(target)
+            return HttpResponseRedirect(next_url or self.redirect_url)
         state = secrets.token_urlsafe(32)
         return_uri = conf.AUTHGEAR_POST_LOGOUT_REDIRECT_URI or request.build_absolute_uri(
             reverse("authgear_django:logout_return")
@@ -400,11 +266,11 @@ class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
             end_session = None
         if not end_session:
             say_signed_out(request)
-            return HttpResponseRedirect(target)
+            return HttpResponseRedirect(next_url or self.redirect_url)
         response = HttpResponseRedirect(end_session)
         response.set_signed_cookie(
             LOGOUT_STATE_COOKIE,
-            state,
+            logout_cookie_value(state, next_url),
             salt=LOGOUT_STATE_SALT,
             max_age=LOGOUT_STATE_MAX_AGE,
             path=urlsplit(return_uri).path or "/",
@@ -415,26 +281,55 @@ class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
         return response
 
 
+def logout_cookie_value(state: str, next_url: str | None) -> str:
+    """What the signed logout cookie holds: the state, and the ``next`` it unlocks."""
+    return json.dumps({"state": state, "next": next_url}, separators=(",", ":"))
+
+
+def read_logout_cookie(value: str | None) -> tuple[str | None, str | None]:
+    """``(state, next)`` from the signed cookie's value; a bare state is a cookie set before
+    logouts carried ``next``. Anything else reads as no cookie."""
+    if not value:
+        return None, None
+    if not value.startswith("{"):
+        return value, None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    state, next_url = data.get("state"), data.get("next")
+    if not isinstance(state, str) or not state:
+        return None, None
+    return state, next_url if isinstance(next_url, str) else None
+
+
 @method_decorator(never_cache, name="dispatch")
 class AuthgearLogoutReturnView(View):
     """Where Authgear returns after ending its session (``post_logout_redirect_uri``).
 
     The ``state`` must match the signed cookie set by the logout in this browser; then the
-    person sees "You have been signed out". Anything else (no cookie, expired, forged, another
-    state) just lands on ``LOGOUT_REDIRECT_URL`` silently. The landing URL never carries the
-    state and never comes from the request, so this is no open redirect.
+    person sees "You have been signed out" and lands on the ``next`` the logout form posted (kept
+    in that cookie, checked again with :func:`safe_next_url`), else on ``LOGOUT_REDIRECT_URL``.
+    Anything else (no cookie, expired, forged, another state) just lands on
+    ``LOGOUT_REDIRECT_URL`` silently. The landing URL never carries the state and never comes
+    from this request, so this is no open redirect.
     """
 
     http_method_names = ["get"]
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        expected = request.get_signed_cookie(
-            LOGOUT_STATE_COOKIE,
-            default=None,
-            salt=LOGOUT_STATE_SALT,
-            max_age=LOGOUT_STATE_MAX_AGE,
+        expected, next_url = read_logout_cookie(
+            request.get_signed_cookie(
+                LOGOUT_STATE_COOKIE,
+                default=None,
+                salt=LOGOUT_STATE_SALT,
+                max_age=LOGOUT_STATE_MAX_AGE,
+            )
         )
         received = request.GET.get("state", "")
+        landing = logout_landing_url()
         if (
             expected
             and received
@@ -442,12 +337,13 @@ class AuthgearLogoutReturnView(View):
             and constant_time_compare(expected, received)
         ):
             say_signed_out(request)
+            landing = safe_next_url(request, next_url) or landing
         elif received or expected:
             security_logger.info(
                 "authgear_django: logout return without a matching state (cookie %s)",
                 "present" if expected else "missing or expired",
             )
-        response = HttpResponseRedirect(logout_landing_url())
+        response = HttpResponseRedirect(landing)
         if LOGOUT_STATE_COOKIE in request.COOKIES:
             # Single use: the same return link shows nothing a second time.
             response.delete_cookie(LOGOUT_STATE_COOKIE, path=request.path, samesite="Lax")

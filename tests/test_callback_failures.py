@@ -350,9 +350,9 @@ FORGED_LINE = "2026-01-01 12:00:00 INFO authgear_django: user 1 (admin) logged i
 
 
 def lines_logged_by_views(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage() for r in caplog.records if r.pathname.endswith("authgear_django/views.py")
-    ]
+    """What the HTTP glue logged (the views, and the error responses they render)."""
+    glue = ("authgear_django/views.py", "authgear_django/responses.py")
+    return [r.getMessage() for r in caplog.records if r.pathname.endswith(glue)]
 
 
 @pytest.mark.parametrize("separator", ["\n", "\r\n", "\r", "\u2028", "\x85"])
@@ -398,3 +398,77 @@ def test_a_provider_error_body_cannot_forge_log_lines(
     for line in logged:
         assert line.splitlines() == [line], line
     assert_nobody_logged_in(client)
+
+
+# --- Django's user_login_failed, on every failed callback --------------------------------------
+
+
+@pytest.fixture
+def failed_logins() -> Any:
+    from django.contrib.auth.signals import user_login_failed
+
+    received: list[dict[str, Any]] = []
+    user_login_failed.connect(
+        lambda **kw: received.append(kw), weak=False, dispatch_uid="failed_logins"
+    )
+    yield received
+    user_login_failed.disconnect(dispatch_uid="failed_logins")
+
+
+def test_a_cancelled_login_sends_user_login_failed_with_the_request(
+    login_flow: LoginFlow, client: Client, failed_logins: list[dict[str, Any]]
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    state = parse_qs(urlsplit(login_flow.start()).query)["state"][0]
+    response = client.get("/auth/callback/", {"error": "access_denied", "state": state})
+    assert response.status_code == 403
+    (sent,) = failed_logins
+    assert sent["credentials"] == {
+        "authgear_error": "access_denied",
+        "authgear_failure": "AuthorizationDenied",
+    }
+    assert sent["request"] is response.wsgi_request
+
+
+@pytest.mark.parametrize(
+    "how", ["replayed state", "no code", "invalid_grant", "bad nonce", "userinfo down"]
+)
+def test_every_failed_callback_sends_user_login_failed_without_secrets(
+    login_flow: LoginFlow,
+    client: Client,
+    fake_authgear: FakeAuthgear,
+    authgear_user: FakeUser,
+    failed_logins: list[dict[str, Any]],
+    how: str,
+) -> None:
+    callback = fake_authgear.authorize(login_flow.start(), authgear_user)
+    if how == "replayed state":
+        login_flow.finish(callback)
+        failed_logins.clear()
+    elif how == "no code":
+        callback = callback.replace("code=", "not_code=")
+    elif how == "invalid_grant":
+        fake_authgear.fail(
+            "token",
+            status=400,
+            body='{"error": "invalid_grant"}',
+            content_type="application/json",
+        )
+    elif how == "bad nonce":
+        fake_authgear.id_token_tamper = tamper(nonce="another-nonce")
+    else:
+        fake_authgear.fail("userinfo", status=503)
+    response = login_flow.finish(callback)
+    assert response.status_code >= 400
+    (sent,) = failed_logins
+    credentials = sent["credentials"]
+    assert set(credentials) == {"authgear_error", "authgear_failure"}
+    text = repr(credentials)
+    for secret in (
+        callback,
+        *callback.split("?", 1)[1].split("&"),
+        fake_authgear.client_secret,
+        *fake_authgear.access_tokens,
+    ):
+        assert secret not in text

@@ -244,3 +244,68 @@ def test_a_local_only_logout_says_signed_out_straight_away(fake_authgear: FakeAu
     assert response["Location"] == "/"
     assert messages_of(response) == [SIGNED_OUT]
     assert "authgear_logout_state" not in response.cookies
+
+
+# --- a posted next: where the logout lands -----------------------------------------------------
+
+
+def test_a_posted_next_is_where_the_logout_lands_after_authgears_return(
+    logged_in: LoginFlow,
+) -> None:
+    location = logged_in.client.post("/auth/logout/", {"next": "/bye/?a=1"})["Location"]
+    back = authgear_end_session(location)
+    assert "bye" not in location  # Authgear never sees it: it waits in our signed cookie
+    response = logged_in.client.get(back)
+    assert response["Location"] == "/bye/?a=1"
+    assert messages_of(response) == [SIGNED_OUT]
+
+
+def test_a_posted_next_is_honoured_only_with_the_matching_state(logged_in: LoginFlow) -> None:
+    location = logged_in.client.post("/auth/logout/", {"next": "/bye/"})["Location"]
+    response = logged_in.client.get(authgear_end_session(location, state="another"))
+    assert response["Location"] == "/" and messages_of(response) == []
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/", "bye/"])
+def test_an_unsafe_posted_next_is_ignored(logged_in: LoginFlow, next_url: str) -> None:
+    back = authgear_end_session(
+        logged_in.client.post("/auth/logout/", {"next": next_url})["Location"]
+    )
+    assert logged_in.client.get(back)["Location"] == "/"
+
+
+def test_a_local_logout_lands_on_the_posted_next_at_once(fake_authgear: FakeAuthgear) -> None:
+    get_user_model().objects.create_user("admin", password="pw")
+    client = Client()
+    client.login(username="admin", password="pw")
+    response = client.post("/auth/logout/", {"next": "/bye/"})
+    assert response["Location"] == "/bye/"
+    assert client.post("/auth/logout/", {"next": "https://evil.example/"})["Location"] == "/"
+
+
+def test_with_authgear_down_the_logout_lands_on_the_posted_next_at_once(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear
+) -> None:
+    from django.core.cache import cache
+
+    cache.clear()  # forget the discovery document: end_session_endpoint cannot be learnt
+    fake_authgear.fail("discovery", status=503)
+    response = logged_in.client.post("/auth/logout/", {"next": "/bye/"})
+    assert response["Location"] == "/bye/"
+    assert logged_in.client.get("/private/").status_code == 302
+
+
+def test_a_return_cookie_from_before_next_existed_still_says_signed_out(
+    logged_in: LoginFlow,
+) -> None:
+    """A logout in flight during an upgrade holds the old cookie: the bare signed state."""
+    from django.core import signing
+
+    from authgear_django.views import LOGOUT_STATE_SALT
+
+    browser = Client()
+    browser.cookies["authgear_logout_state"] = signing.get_cookie_signer(
+        salt="authgear_logout_state" + LOGOUT_STATE_SALT
+    ).sign("old-state")
+    response = browser.get("/auth/logout/return/?state=old-state")
+    assert response["Location"] == "/" and messages_of(response) == [SIGNED_OUT]

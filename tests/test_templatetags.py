@@ -331,10 +331,6 @@ def test_posting_the_everywhere_form_ends_the_login_on_every_device(
     assert phone.client.get("/private/").status_code == 302
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AuthgearLogoutView ignores a posted next and always lands on LOGOUT_REDIRECT_URL",
-)
 def test_a_logout_form_next_is_where_the_logout_lands(
     fake_authgear: FakeAuthgear, authgear_user: FakeUser
 ) -> None:
