@@ -35,6 +35,7 @@ from authgear_django.exceptions import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnreachable,
+    TokenValidationError,
 )
 
 logger = logging.getLogger("authgear_django")
@@ -330,14 +331,28 @@ class AuthgearClient:
         )
 
     def signing_key(self, kid: str | None) -> dict[str, Any] | None:
-        """The JWK with this ``kid``; an unknown ``kid`` triggers one JWKS refetch."""
+        """The JWK with this ``kid``; an unknown ``kid`` triggers one JWKS refetch.
+
+        A token without ``kid`` is matched only when exactly one RS256 signing key is published
+        (OpenID Connect Core 10.1 requires ``kid`` otherwise): with several, it is refused
+        rather than checked against whichever key comes first.
+        """
         for force_refresh in (False, True):
-            for jwk in self.jwks(force_refresh=force_refresh).get("keys", []):
-                if not isinstance(jwk, dict) or jwk.get("kty") != "RSA":
-                    continue
-                if jwk.get("use") not in (None, "sig") or jwk.get("alg") not in (None, "RS256"):
-                    continue
-                if kid is None or jwk.get("kid") == kid:
+            usable = [
+                jwk
+                for jwk in self.jwks(force_refresh=force_refresh).get("keys", [])
+                if _is_rs256_signing_key(jwk)
+            ]
+            if kid is None:
+                if len(usable) > 1:
+                    raise TokenValidationError(
+                        "the token names no key (kid) but several signing keys are published"
+                    )
+                if usable:
+                    return usable[0]
+                continue
+            for jwk in usable:
+                if jwk.get("kid") == kid:
                     return jwk
         return None
 
@@ -704,3 +719,13 @@ def _origin(url: str) -> str:
 def _retry_after(response: requests.Response) -> int | None:
     value = response.headers.get("Retry-After", "")
     return int(value) if value.isdigit() else None
+
+
+def _is_rs256_signing_key(jwk: Any) -> bool:
+    """An RSA key published for signatures with RS256 (or with no use/alg restriction)."""
+    return (
+        isinstance(jwk, dict)
+        and jwk.get("kty") == "RSA"
+        and jwk.get("use") in (None, "sig")
+        and jwk.get("alg") in (None, "RS256")
+    )

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import responses
+from django.core.cache import cache
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.test import Client
 
@@ -68,6 +69,23 @@ def test_unknown_kids_refetch_at_most_once_per_cooldown(
     assert client.signing_key("nope-2") is None
     assert client.signing_key("nope-3") is None
     assert fake_authgear.calls["jwks"] == 2  # first fetch + one forced refetch
+
+
+def test_a_token_without_kid_matches_only_a_single_published_key(
+    fake_authgear: FakeAuthgear,
+) -> None:
+    """OIDC Core 10.1: without ``kid`` the key is unambiguous only when one key is published."""
+    from authgear_django.exceptions import TokenValidationError
+
+    client = get_client()
+    assert client.signing_key(None) == fake_authgear.published_keys[0]
+    fake_authgear.rotate_signing_key()  # now two keys are published
+    cache.clear()
+    from authgear_django.client import reset_process_memory
+
+    reset_process_memory()
+    with pytest.raises(TokenValidationError, match="several signing keys"):
+        client.signing_key(None)
 
 
 def test_endpoint_with_trailing_slash_matches_the_bare_issuer(
