@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from authgear_django.models import AuthgearAccount, AuthgearLogin
-from authgear_django.store import end_all_logins, end_login, end_session
+from authgear_django.store import end_logins, logins_of_user
 
 LOGIN_FIELDS = (
     "user_agent",
@@ -34,13 +34,8 @@ LOGIN_FIELDS = (
 
 def revoke_logins(logins: QuerySet[AuthgearLogin] | list[AuthgearLogin]) -> tuple[int, int]:
     """Revoke at Authgear and end here; returns (ended, confirmed by Authgear)."""
-    ended = confirmed = 0
-    for login in logins:
-        if end_login(login, reason="admin_revoke", revoke=True):
-            confirmed += 1
-        end_session(login.session_key)
-        ended += 1
-    return ended, confirmed
+    result = end_logins(logins, reason="admin_revoke", revoke=True, end_sessions=True)
+    return result.ended, result.revoked
 
 
 def _report(request: HttpRequest, ended: int, confirmed: int) -> None:
@@ -136,7 +131,7 @@ class AuthgearAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False  # links are made by logging in, never by hand
 
     def delete_model(self, request: HttpRequest, obj: AuthgearAccount) -> None:
-        end_all_logins(obj.user_id, reason="unlink")
+        end_logins(logins_of_user(obj.user_id), reason="unlink", revoke=True, end_sessions=True)
         super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AuthgearAccount]) -> None:

@@ -62,8 +62,8 @@ CONTACT_ADMINS = "Please contact the site's administrators."
 # ImproperlyConfigured at import time, so no project code is silently ignored.
 NOT_CALLED: dict[str, str] = {
     "get_token": "The code is exchanged by authgear_django.client.AuthgearClient.exchange_code "
-    "(client_secret_post + PKCE); it has no backend hook. To act on the tokens, receive the "
-    "login_linked signal or call authgear_django.api.get_access_token(request).",
+    "(AUTHGEAR_CLIENT_AUTH_METHOD + PKCE); it has no backend hook. To act on the tokens, "
+    "receive the login_linked signal or call authgear_django.api.get_access_token(request).",
     "raise_token_response_error": "Token endpoint errors become "
     "authgear_django.exceptions.OAuthError and an error page; there is nothing to override.",
     "retrieve_matching_jwk": "Signing keys come from Authgear's JWKS, cached in "
@@ -252,7 +252,7 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         users: QuerySet[Any] = self.UserModel._default_manager.filter(
             **{f"{email_field}__iexact": email}
         )
-        privileged = self._privileged(users)
+        privileged = None if conf.AUTHGEAR_LINK_BY_EMAIL_ALLOW_STAFF else self._privileged(users)
         if privileged is not None and privileged.exists():
             # Whoever controls this address at Authgear would become an administrator here.
             security_logger.warning(

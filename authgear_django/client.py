@@ -338,7 +338,7 @@ class AuthgearClient:
         rather than checked against whichever key comes first.
         """
         for force_refresh in (False, True):
-            usable = [
+            usable: list[dict[str, Any]] = [
                 jwk
                 for jwk in self.jwks(force_refresh=force_refresh).get("keys", [])
                 if _is_rs256_signing_key(jwk)

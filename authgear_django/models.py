@@ -94,6 +94,12 @@ class AuthgearLogin(models.Model):
     created_at = models.DateTimeField("logged in at", auto_now_add=True)
     last_refreshed_at = models.DateTimeField("last refresh", null=True, blank=True)
     refresh_count = models.PositiveIntegerField(default=0)
+    # Set when a refresh stored an ID token whose key could not be fetched yet (the tokens are
+    # kept: with rotation the old refresh token is dead); cleared once it is verified. Kept on
+    # the row, read under its lock, so that no overlapping session save can lose it.
+    id_token_unverified_since = models.DateTimeField(
+        "ID token unverified since", null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = "Authgear login"

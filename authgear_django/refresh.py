@@ -9,7 +9,8 @@ locks (PostgreSQL, MySQL, Oracle); SQLite runs one writer at a time and ignores 
 Tokens Authgear has issued are never dropped: with rotation on, the old refresh token is dead
 the moment Authgear answers. So the answer is stored at once, even when its ID token cannot be
 verified right now (its key cannot be fetched: JWKS or discovery unreachable, 5xx, timeout, a
-``kid`` not published yet). Such an ID token is kept as pending and verified on a later request,
+``kid`` not published yet). Such an ID token is marked unverified on its row
+(``id_token_unverified_since``, read under the row lock) and verified on a later request,
 after the JWKS refetch cooldown; meanwhile its claims are not used. Only a definite answer ends
 the login, and then the newest refresh token is revoked: a bad signature with a known key, or
 another ``sub``, ``iss`` or ``aud`` (these three are checked on the unverified claims too, so
@@ -44,23 +45,22 @@ from authgear_django.exceptions import (
     ProviderError,
     TokenValidationError,
 )
+from authgear_django.login_flow import verify_id_token
 from authgear_django.models import AuthgearLogin
 from authgear_django.provider import get_client
 from authgear_django.roles import sync_roles
-from authgear_django.signals import login_revoked, refresh_failed, tokens_refreshed
+from authgear_django.session_entry import SESSION_LOGIN_KEY, SessionEntry, refresh_due
+from authgear_django.signals import refresh_failed, tokens_refreshed
 from authgear_django.store import (
-    SESSION_REFRESH_RETRY_KEY,
-    PendingIdToken,
     bind_session,
-    clear_pending_id_token,
-    mark_id_token_pending,
-    pending_id_token,
-    refresh_leeway,
+    end_logins,
+    login_refresh_at,
+    read_entry,
     session_expires_at,
-    session_login_id,
-    session_refresh_at,
+    unverified_id_token_deadline,
+    write_entry,
 )
-from authgear_django.verification import KeyLookup, verify_id_token
+from authgear_django.verification import KeyLookup
 
 logger = logging.getLogger("authgear_django")
 security_logger = logging.getLogger("django.security.authgear_django")
@@ -68,8 +68,7 @@ security_logger = logging.getLogger("django.security.authgear_django")
 
 def refresh_due_in_session(session: SessionBase, now: float) -> bool:
     """The hot-path question, answered from the session alone (no query, no network)."""
-    refresh_at = session_refresh_at(session)
-    return refresh_at is not None and now >= refresh_at
+    return refresh_due(session.get(SESSION_LOGIN_KEY), now)
 
 
 class Outcome(enum.Enum):
@@ -132,15 +131,15 @@ def refresh_session_login(
     ``rejected_access_token`` a forced refresh is skipped when another request already
     replaced that token.
     """
-    login_id = session_login_id(session)
-    if not login_id:
+    entry = read_entry(session)
+    if entry is None:
         return RefreshResult(Outcome.ENDED)
+    login_id = entry.login_id
     now = time.time()
-    retry_at = session.get(SESSION_REFRESH_RETRY_KEY)
-    if not force and isinstance(retry_at, (int, float)) and now < retry_at:
+    if not force and entry.retry_at is not None and now < entry.retry_at:
         return _unavailable_result(session, now, error=None)
-    pending = pending_id_token(session, login_id)
-    if not force and pending is not None and pending.deadline <= now < pending.retry_at:
+    verify_at, deadline = entry.verify_at, entry.deadline
+    if not force and verify_at is not None and deadline is not None and deadline <= now < verify_at:
         # Past the deadline and between two attempts: the same answer as the last attempt.
         return RefreshResult(Outcome.UNAVAILABLE, id_token_pending=True)
 
@@ -161,9 +160,13 @@ def refresh_session_login(
                 # that ending this login (revoke, cleanup) ends the right session.
                 AuthgearLogin.objects.filter(pk=login.pk).update(session_key=session.session_key)
                 login.session_key = session.session_key
+            # The row, read under its lock, is the authority on a pending verification; the
+            # session only says when to try next (no plan, e.g. lost to an overlapping save of
+            # the session: now).
+            unverified = login.id_token_unverified_since is not None
             if _needs_refresh(login, now, force=force, rejected=rejected_access_token):
-                result = _refresh_locked(login, id_token_pending=pending is not None)
-            elif pending is not None and now >= pending.retry_at:
+                result = _refresh_locked(login)
+            elif unverified and (verify_at is None or now >= verify_at):
                 result = _verify_pending_locked(login, now)
             else:
                 bind_session(session, login)
@@ -172,38 +175,25 @@ def refresh_session_login(
         logger.error("authgear_django: refresh of login %s hit a database error: %s", login_id, exc)
         return _unavailable_result(session, now, error=None)
 
-    if result.outcome is Outcome.ENDED:
-        clear_pending_id_token(session)
+    if result.outcome is Outcome.ENDED:  # login_revoked was sent by store.end_logins
         refresh_failed.send(sender=AuthgearLogin, login=login, error=result.error, fatal=True)
-        invalid = isinstance(result.error, TokenValidationError)
-        login_revoked.send(
-            sender=AuthgearLogin,
-            login=login,
-            reason="id_token_invalid" if invalid else "refresh_failed",
-            revoked=result.revoked,
-        )
         return result
     if result.outcome is Outcome.UNAVAILABLE and not result.id_token_pending:
         return _refresh_unavailable(session, login, now, result.error)
 
     # The row holds usable tokens: a new access token, or a stored ID token just (re)checked.
     if result.id_token_pending:
-        # A refresh while still pending does not extend the deadline of the first one.
-        deadline = pending.deadline if pending is not None else _pending_deadline(login, now)
-        mark_id_token_pending(
-            session,
-            login.pk.hex,
-            PendingIdToken(retry_at=now + verification_retry_interval(), deadline=deadline),
-        )
+        bind_session(session, login, verify_at=now + verification_retry_interval())
     else:
-        clear_pending_id_token(session)
-    bind_session(session, login)
+        bind_session(session, login)
     if result.claims:
         sync_roles(login.account.user, login.account, result.claims)
     if result.outcome is Outcome.REFRESHED:
         tokens_refreshed.send(sender=AuthgearLogin, login=login, rotated=result.rotated)
     if result.id_token_pending:
-        outcome = Outcome.UNAVAILABLE if now >= deadline else result.outcome
+        deadline = unverified_id_token_deadline(login)
+        past_deadline = deadline is not None and now >= deadline
+        outcome = Outcome.UNAVAILABLE if past_deadline else result.outcome
         return RefreshResult(
             outcome,
             error=result.error,
@@ -223,20 +213,13 @@ def _refresh_unavailable(
     failed refresh must not leave the user on an expired token for a whole interval.
     """
     retry_at = now + conf.AUTHGEAR_REFRESH_RETRY_INTERVAL
-    expires_at = session_expires_at(session)
-    if expires_at is not None and expires_at > now:
-        retry_at = min(retry_at, expires_at)
-    session[SESSION_REFRESH_RETRY_KEY] = retry_at
+    entry = read_entry(session)
+    if entry is not None:
+        if entry.expires_at is not None and entry.expires_at > now:
+            retry_at = min(retry_at, entry.expires_at)
+        write_entry(session, entry.with_retry_at(retry_at))
     refresh_failed.send(sender=AuthgearLogin, login=login, error=error, fatal=False)
     return _unavailable_result(session, now, error=error, login=login)
-
-
-def _pending_deadline(login: AuthgearLogin, now: float) -> float:
-    """How long the first unverified ID token may wait: like a failed refresh, until the access
-    token that came with it expires, plus the grace."""
-    expires_at = login.access_token_expires_at
-    base = expires_at.timestamp() if expires_at is not None else now
-    return base + conf.AUTHGEAR_REFRESH_GRACE
 
 
 def _needs_refresh(login: AuthgearLogin, now: float, *, force: bool, rejected: str | None) -> bool:
@@ -249,23 +232,19 @@ def _needs_refresh(login: AuthgearLogin, now: float, *, force: bool, rejected: s
             return login.access_token == rejected
         except TokenDecryptionError:
             return True
-    expires_at = login.access_token_expires_at
-    if expires_at is None:
-        return False
-    return now >= expires_at.timestamp() - refresh_leeway(login.access_token_lifetime)
+    return refresh_due(SessionEntry(login.pk.hex, refresh_at=login_refresh_at(login)), now)
 
 
-def _refresh_locked(login: AuthgearLogin, *, id_token_pending: bool) -> RefreshResult:
+def _refresh_locked(login: AuthgearLogin) -> RefreshResult:
     """Call Authgear with the row locked; never raises for provider or token trouble.
 
-    ``id_token_pending``: the stored ID token is unverified; it stays so if no new one comes.
+    An unverified stored ID token (``id_token_unverified_since``) stays so if no new one comes.
     """
     try:
         refresh_token = login.refresh_token
     except TokenDecryptionError as exc:
         logger.warning("authgear_django: login %s: %s; ending it", login.pk, exc)
-        AuthgearLogin.objects.filter(pk=login.pk).delete()
-        return RefreshResult(Outcome.ENDED, error=AuthgearError(str(exc)))
+        return _end_locked(login, AuthgearError(str(exc)), revoke=False)
     assert refresh_token  # _needs_refresh checked
     client = get_client()
     try:
@@ -273,8 +252,7 @@ def _refresh_locked(login: AuthgearLogin, *, id_token_pending: bool) -> RefreshR
     except OAuthError as exc:
         if exc.is_invalid_grant or exc.error in ("invalid_client", "unauthorized_client"):
             logger.info("authgear_django: login %s ended by Authgear (%s)", login.pk, exc.error)
-            AuthgearLogin.objects.filter(pk=login.pk).delete()
-            return RefreshResult(Outcome.ENDED, error=exc)
+            return _end_locked(login, exc, revoke=False)
         logger.warning("authgear_django: refreshing login %s failed: %s", login.pk, exc)
         return RefreshResult(Outcome.UNAVAILABLE, error=exc)
     except AuthgearError as exc:
@@ -295,9 +273,12 @@ def _refresh_locked(login: AuthgearLogin, *, id_token_pending: bool) -> RefreshR
         )
     if check.invalid is not None:
         security_logger.warning("authgear_django: refreshed ID token rejected: %s", check.invalid)
-        revoked = _revoke(client, tokens.refresh_token or refresh_token, login)
-        AuthgearLogin.objects.filter(pk=login.pk).delete()
-        return RefreshResult(Outcome.ENDED, error=check.invalid, revoked=revoked)
+        if tokens.refresh_token:
+            # Rotated: the newest refresh token is the one to revoke; end_logins reads it from
+            # the row (never committed: the row is deleted in this same transaction).
+            login.store_tokens(tokens, id_token_claims=None, now=now)
+            login.save()
+        return _end_locked(login, check.invalid, revoke=True)
     if check.unavailable is not None:
         logger.warning(
             "authgear_django: login %s refreshed; its new ID token cannot be verified yet (%s), "
@@ -308,6 +289,11 @@ def _refresh_locked(login: AuthgearLogin, *, id_token_pending: bool) -> RefreshR
     login.store_tokens(tokens, id_token_claims=check.claims, now=now)
     login.last_refreshed_at = now
     login.refresh_count += 1
+    if check.unavailable is not None:
+        # A refresh while still unverified does not extend the deadline of the first one.
+        login.id_token_unverified_since = login.id_token_unverified_since or now
+    elif check.claims is not None:
+        login.id_token_unverified_since = None
     login.save()
     return RefreshResult(
         Outcome.REFRESHED,
@@ -315,8 +301,7 @@ def _refresh_locked(login: AuthgearLogin, *, id_token_pending: bool) -> RefreshR
         login=login,
         rotated=bool(tokens.refresh_token),
         claims=check.claims,
-        id_token_pending=check.unavailable is not None
-        or (id_token_pending and not tokens.id_token),
+        id_token_pending=login.id_token_unverified_since is not None,
     )
 
 
@@ -326,9 +311,10 @@ def _verify_pending_locked(login: AuthgearLogin, now: float) -> RefreshResult:
         id_token = login.id_token
     except TokenDecryptionError as exc:
         logger.warning("authgear_django: login %s: %s; ending it", login.pk, exc)
-        AuthgearLogin.objects.filter(pk=login.pk).delete()
-        return RefreshResult(Outcome.ENDED, error=AuthgearError(str(exc)))
-    if not id_token:
+        return _end_locked(login, AuthgearError(str(exc)), revoke=False)
+    if not id_token:  # nothing left to verify
+        login.id_token_unverified_since = None
+        login.save(update_fields=["id_token_unverified_since"])
         return RefreshResult(Outcome.FRESH, login=login)
     received = login.last_refreshed_at or login.created_at  # the pending one came by refresh
     client = get_client()
@@ -337,15 +323,7 @@ def _verify_pending_locked(login: AuthgearLogin, now: float) -> RefreshResult:
     )
     if check.invalid is not None:
         security_logger.warning("authgear_django: pending ID token rejected: %s", check.invalid)
-        revoked = False
-        try:
-            refresh_token = login.refresh_token
-        except TokenDecryptionError:
-            refresh_token = None
-        if refresh_token:
-            revoked = _revoke(client, refresh_token, login)
-        AuthgearLogin.objects.filter(pk=login.pk).delete()
-        return RefreshResult(Outcome.ENDED, error=check.invalid, revoked=revoked)
+        return _end_locked(login, check.invalid, revoke=True)
     if check.unavailable is not None:
         logger.warning(
             "authgear_django: login %s: ID token still cannot be verified (%s)",
@@ -356,6 +334,7 @@ def _verify_pending_locked(login: AuthgearLogin, now: float) -> RefreshResult:
             Outcome.DEFERRED, error=check.unavailable, login=login, id_token_pending=True
         )
     assert check.claims is not None
+    login.id_token_unverified_since = None
     _remember_verified_claims(login, check.claims)
     logger.info("authgear_django: login %s: pending ID token verified", login.pk)
     return RefreshResult(Outcome.FRESH, login=login, claims=check.claims)
@@ -382,10 +361,9 @@ def _check_id_token(
     try:
         claims = verify_id_token(
             id_token,
+            client=client,
             signing_key=_published_key(client),
-            issuer=client.metadata().issuer,
-            client_id=client.client_id,
-            leeway=leeway + math.ceil(age),
+            extra_leeway=math.ceil(age),
             expected_sub=expected_sub,
         )
     except TokenValidationError as exc:
@@ -455,17 +433,14 @@ def _remember_verified_claims(login: AuthgearLogin, claims: dict[str, Any]) -> N
     auth_time = claims.get("auth_time")
     if isinstance(auth_time, (int, float)) and not isinstance(auth_time, bool):
         login.auth_time = datetime.fromtimestamp(auth_time, tz=dt_timezone.utc)
-    login.save(update_fields=["sid", "auth_time"])
+    login.save(update_fields=["sid", "auth_time", "id_token_unverified_since"])
 
 
-def _revoke(client: AuthgearClient, refresh_token: str, login: AuthgearLogin) -> bool:
-    """Best-effort revocation of a login being ended here; whether Authgear confirmed it."""
-    try:
-        client.revoke(refresh_token)
-    except AuthgearError as exc:
-        logger.warning("authgear_django: revoking login %s failed: %s", login.pk, exc)
-        return False
-    return True
+def _end_locked(login: AuthgearLogin, error: AuthgearError, *, revoke: bool) -> RefreshResult:
+    """End the login from inside the refresh (row lock held), through the one owner of that."""
+    reason = "id_token_invalid" if isinstance(error, TokenValidationError) else "refresh_failed"
+    ended = end_logins([login], reason=reason, revoke=revoke, end_sessions=False)
+    return RefreshResult(Outcome.ENDED, error=error, revoked=ended.revoked > 0)
 
 
 def _unavailable_result(

@@ -14,15 +14,45 @@ login_linked = Signal()
 tokens_refreshed = Signal()
 
 # A refresh failed. kwargs: login (AuthgearLogin), error (AuthgearError),
-#         fatal (bool: the login is dead, e.g. invalid_grant, and was ended).
+#         fatal (bool: the login is dead, e.g. invalid_grant, and was ended; ``login_revoked``
+#         was sent for it just before, with reason "refresh_failed" or "id_token_invalid").
 refresh_failed = Signal()
 
-# A login was ended here: its refresh token revoked at Authgear (best effort) and its row deleted.
-# kwargs: login (AuthgearLogin, already deleted), reason (str: "logout", "replaced", ...),
-#         revoked (bool: Authgear confirmed the revocation).
+# A login was ended here: its row deleted and, depending on the reason, its refresh token
+# revoked at Authgear (best effort) and its Django session ended. Sent by
+# ``authgear_django.store.end_logins`` (the only code that ends logins), exactly once per login:
+# a login another request ended first is not reported again. Sent synchronously, right after the
+# row is deleted; when the caller is inside a transaction (the webhook view, the refresh path),
+# before it commits.
+# kwargs: login (AuthgearLogin, already deleted; its pk is kept readable),
+#         reason (str, one of the values below),
+#         revoked (bool: Authgear confirmed the revocation; always False when none was asked).
+# reason         revoked at Authgear?  who
+#   "logout"            yes   the logout view, for the current login
+#   "logout_everywhere" yes   the "log out everywhere" view, for every other login of the user
+#   "replaced"          no    a new login in the same browser replaced this one (revoking could
+#                             end the Authgear SSO session the new login belongs to)
+#   "admin_revoke"      yes   the admin's revoke actions and ``manage.py authgear_revoke`` (the
+#                             command stops calling Authgear after repeated failures)
+#   "unlink"            yes   the admin unlinked (deleted) the Authgear account
+#   "refresh_failed"    no    Authgear refused the refresh token (``invalid_grant``,
+#                             ``invalid_client``, ``unauthorized_client``), or the stored tokens
+#                             can no longer be decrypted
+#   "id_token_invalid"  yes   a refreshed ID token is definitely invalid: bad signature with a
+#                             published key, or another ``iss``, ``aud`` or ``sub`` (the newest
+#                             refresh token, a rotated one included, is revoked)
+#   "webhook_disabled"  no    Authgear's ``user.disabled`` webhook (Authgear already refuses the
+#                             user's refresh tokens)
+#   "webhook_deleted"   no    Authgear's ``user.deleted`` / ``user.anonymized`` webhook
+# ``manage.py authgear_cleanup`` deletes dead login rows in bulk and sends no signal.
 login_revoked = Signal()
 
-# A verified Authgear webhook event arrived (sent once per event id, after the built-in handling).
+# A verified Authgear webhook event was applied (sent once per event id, after the built-in
+# handling has committed, with ``send_robust``: a failing receiver is logged, never answered).
+# NOT sent for an event that is not applied: a redelivery of an event id already handled, an
+# event older than ``AUTHGEAR_WEBHOOK_MAX_EVENT_AGE`` (by ``context.timestamp``), or a status
+# or profile event whose ``seq`` is not above the last one applied to that user (out of order:
+# older news). Those are recorded, logged and answered 200, so receivers never act on stale news.
 # kwargs: event_type (str, e.g. "user.disabled"), event (dict: the whole delivery: id, seq,
 #         type, payload, context), user (the linked Django user, or None), request.
 webhook_received = Signal()

@@ -1,15 +1,17 @@
-"""What a login keeps in the session and in the database, and how a login ends.
+"""What a login keeps in the session and in the database, and the one way a login ends.
 
 The session never holds a token: only pending login attempts (state, nonce, PKCE verifier,
-until the callback), the id of the :class:`AuthgearLogin` row and the access token's expiry
-(so the refresh middleware can decide without a query), and, while a refreshed ID token waits
-for its verification, when to retry it and until when the login may wait.
+until the callback) and one small entry per logged-in session, whose format and "refresh due"
+rule live in :mod:`authgear_django.session_entry`. Everything that ends a login (logout, a
+dead refresh, a webhook, the admin, ``authgear_revoke``) goes through :func:`end_logins`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -27,20 +30,24 @@ from authgear_django.crypto import TokenDecryptionError
 from authgear_django.exceptions import AuthgearError
 from authgear_django.models import AuthgearAccount, AuthgearLogin
 from authgear_django.provider import get_client
+from authgear_django.session_entry import (
+    SESSION_LOGIN_KEY,
+    SessionEntry,
+    decode,
+    encode,
+    refresh_due,
+)
 from authgear_django.signals import login_revoked
 
 logger = logging.getLogger("authgear_django")
 
+__all__ = ["SESSION_LOGIN_KEY", "refresh_due"]
+
 SESSION_ATTEMPTS_KEY = "_authgear_login_attempts"
-# One compact entry per logged-in session: [login id, refresh at, access token expires at]
-# (Unix seconds; ``None`` when there is nothing to refresh). The refresh middleware's hot path
-# reads only this, from the session Django's auth loads anyway.
-SESSION_LOGIN_KEY = "_authgear"
-SESSION_REFRESH_RETRY_KEY = "_authgear_refresh_retry_at"
-# While the stored ID token of a login could not be verified yet (its key could not be fetched):
-# [login id, retry at, deadline] (Unix seconds). See :class:`PendingIdToken`.
-SESSION_ID_TOKEN_PENDING_KEY = "_authgear_id_token_pending"  # noqa: S105 - a key name
-SESSION_KEYS = (SESSION_LOGIN_KEY, SESSION_REFRESH_RETRY_KEY, SESSION_ID_TOKEN_PENDING_KEY)
+# Keys written by earlier versions (their contents now live in the entry or on the row); only
+# removed, never read.
+LEGACY_SESSION_KEYS = ("_authgear_refresh_retry_at", "_authgear_id_token_pending")
+SESSION_KEYS = (SESSION_LOGIN_KEY, *LEGACY_SESSION_KEYS)
 
 
 def refresh_leeway(lifetime: float | None) -> float:
@@ -52,61 +59,62 @@ def refresh_leeway(lifetime: float | None) -> float:
     return leeway
 
 
+def read_entry(session: SessionBase) -> SessionEntry | None:
+    """The session's login entry, or ``None`` (none, or malformed: never raises)."""
+    return decode(session.get(SESSION_LOGIN_KEY))
+
+
+def write_entry(session: SessionBase, entry: SessionEntry) -> None:
+    session[SESSION_LOGIN_KEY] = encode(entry)
+    for key in LEGACY_SESSION_KEYS:
+        session.pop(key, None)
+
+
 def session_login_id(session: SessionBase) -> str | None:
-    state = session.get(SESSION_LOGIN_KEY)
-    if isinstance(state, list) and state and isinstance(state[0], str):
-        return state[0]
-    return None
+    entry = read_entry(session)
+    return entry.login_id if entry is not None else None
 
 
 def session_refresh_at(session: SessionBase) -> float | None:
-    state = session.get(SESSION_LOGIN_KEY)
-    return _timestamp(state, 1)
+    entry = read_entry(session)
+    return entry.refresh_at if entry is not None else None
 
 
 def session_expires_at(session: SessionBase) -> float | None:
-    return _timestamp(session.get(SESSION_LOGIN_KEY), 2)
+    entry = read_entry(session)
+    return entry.expires_at if entry is not None else None
 
 
-@dataclass(frozen=True)
-class PendingIdToken:
-    """The login's stored ID token awaits verification (the tokens themselves are stored).
+def _expires(login: AuthgearLogin) -> int | None:
+    """The access token's expiry in whole seconds (they keep the session small)."""
+    expires_at = login.access_token_expires_at
+    return int(expires_at.timestamp()) if expires_at is not None else None
 
-    ``retry_at``: the next attempt (after the JWKS refetch cooldown). ``deadline``: the expiry
-    of the first unverified token's access token plus ``AUTHGEAR_REFRESH_GRACE``; past it the
-    login is treated like one whose refresh fails (503, nothing deleted) until verified.
+
+def login_refresh_at(login: AuthgearLogin) -> int | None:
+    """When the row's access token is due for a refresh (Unix seconds), ``None`` if never.
+
+    The session entry carries this very value and the refresh path checks the row against it
+    with the same :func:`refresh_due`, so the two never disagree. Rounded up: never due early.
+    Without a refresh token (no ``offline_access``) there is nothing to refresh.
     """
-
-    retry_at: float
-    deadline: float
-
-
-def pending_id_token(session: SessionBase, login_id: str) -> PendingIdToken | None:
-    """The pending verification recorded for ``login_id``; another login's record is ignored."""
-    state = session.get(SESSION_ID_TOKEN_PENDING_KEY)
-    if not (isinstance(state, list) and len(state) == 3 and state[0] == login_id):
+    expires = _expires(login)
+    if not login.encrypted_refresh_token or expires is None:
         return None
-    retry_at, deadline = _timestamp(state, 1), _timestamp(state, 2)
-    if retry_at is None or deadline is None:
+    return math.ceil(expires - refresh_leeway(login.access_token_lifetime))
+
+
+def unverified_id_token_deadline(login: AuthgearLogin) -> float | None:
+    """Until when a login whose stored ID token is unverified stays usable (Unix seconds).
+
+    Like a failed refresh: the access token that came with the first unverified ID token may
+    be used until it expires, plus ``AUTHGEAR_REFRESH_GRACE``. ``None``: the ID token is not
+    awaiting verification.
+    """
+    since = login.id_token_unverified_since
+    if since is None:
         return None
-    return PendingIdToken(retry_at=retry_at, deadline=deadline)
-
-
-def mark_id_token_pending(session: SessionBase, login_id: str, pending: PendingIdToken) -> None:
-    """Record (or move on) a pending verification; call :func:`bind_session` afterwards."""
-    session[SESSION_ID_TOKEN_PENDING_KEY] = [login_id, pending.retry_at, pending.deadline]
-
-
-def clear_pending_id_token(session: SessionBase) -> None:
-    session.pop(SESSION_ID_TOKEN_PENDING_KEY, None)
-
-
-def _timestamp(state: Any, index: int) -> float | None:
-    if isinstance(state, list) and len(state) > index:
-        value = state[index]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
+    return since.timestamp() + (login.access_token_lifetime or 0) + conf.AUTHGEAR_REFRESH_GRACE
 
 
 # --- pending login attempts -------------------------------------------------------------------
@@ -160,34 +168,46 @@ def create_login(
     )
     login.store_tokens(tokens, id_token_claims=id_token_claims, now=now)
     login.save()
-    clear_pending_id_token(request.session)  # a previous login's, if any
     bind_session(request.session, login)
     return login
 
 
-def bind_session(session: SessionBase, login: AuthgearLogin) -> None:
+def bind_session(
+    session: SessionBase, login: AuthgearLogin, *, verify_at: float | None = None
+) -> None:
     """Point the session at ``login`` and copy what the refresh middleware's hot path needs.
 
     Without a refresh token (no ``offline_access``) there is nothing to refresh, so no times
-    are copied and the middleware never looks at this login again. While its ID token awaits
-    verification, the middleware comes back at the next retry and, past the deadline, on every
-    request (so that each one gets the same answer).
+    are copied and the middleware never looks at this login again. While the row says its ID
+    token is unverified, the middleware comes back at ``verify_at`` (else at the attempt the
+    session already planned, else at once) and, past the deadline, on every request (so that
+    each one gets the same answer). A pending retry of a failed refresh is forgotten.
     """
-    expires_at = login.access_token_expires_at
-    expires: int | None = None
-    refresh_at: int | None = None
-    if login.encrypted_refresh_token and expires_at is not None:
-        # whole seconds keep the session small (it is decoded on every request)
-        expires = int(expires_at.timestamp())
-        # rounded up: the session must not call a refresh due before the row would agree
-        refresh_at = math.ceil(expires - refresh_leeway(login.access_token_lifetime))
-    pending = pending_id_token(session, login.pk.hex)
-    if pending is not None:
+    refresh_at = login_refresh_at(login)
+    expires = _expires(login) if refresh_at is not None else None
+    deadline = unverified_id_token_deadline(login)
+    if deadline is not None:
+        if verify_at is None:
+            previous = read_entry(session)
+            if previous is not None and previous.login_id == login.pk.hex:
+                verify_at = previous.verify_at
+        if verify_at is None:
+            verify_at = time.time()
         # rounded up: a retry is never due before its time (nor the deadline before its time)
-        come_back_at = math.ceil(min(pending.retry_at, pending.deadline))
+        come_back_at = math.ceil(min(verify_at, deadline))
         refresh_at = come_back_at if refresh_at is None else min(refresh_at, come_back_at)
-    session[SESSION_LOGIN_KEY] = [login.pk.hex, refresh_at, expires]
-    session.pop(SESSION_REFRESH_RETRY_KEY, None)
+    else:
+        verify_at = None
+    write_entry(
+        session,
+        SessionEntry(
+            login_id=login.pk.hex,
+            refresh_at=refresh_at,
+            expires_at=expires,
+            verify_at=verify_at,
+            deadline=deadline,
+        ),
+    )
 
 
 def current_login(request: HttpRequest) -> AuthgearLogin | None:
@@ -202,30 +222,75 @@ def current_login(request: HttpRequest) -> AuthgearLogin | None:
     return login
 
 
-def end_login(login: AuthgearLogin, *, reason: str, revoke: bool = True) -> bool:
-    """Revoke the login's refresh token at Authgear (best effort) and delete the row.
+def forget_login(session: SessionBase) -> None:
+    for key in SESSION_KEYS:
+        session.pop(key, None)
 
-    Returns whether Authgear confirmed the revocation. A provider outage never keeps the local
-    logout from happening: the row goes anyway and the failure is logged.
+
+# --- ending logins: the one owner -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndResult:
+    """What :func:`end_logins` did: logins it ended, and revocations Authgear confirmed."""
+
+    ended: int = 0
+    revoked: int = 0
+
+
+def logins_of_user(user_id: Any) -> QuerySet[AuthgearLogin]:
+    logins: QuerySet[AuthgearLogin] = AuthgearLogin.objects.filter(
+        account__user_id=user_id
+    ).select_related("account")
+    return logins
+
+
+def end_logins(
+    logins: Iterable[AuthgearLogin], *, reason: str, revoke: bool, end_sessions: bool
+) -> EndResult:
+    """End each login: optionally revoke its refresh token at Authgear, delete its row,
+    optionally end its Django session, and send ``login_revoked`` once.
+
+    Each login is ended under its row lock, with the refresh token read from the locked row,
+    so a refresh running at the same moment either finishes first (and its rotated token is
+    the one revoked) or finds the row gone. A login whose row is already gone was ended by
+    someone else: it is skipped, with no revocation and no signal (hence "once per login").
+    A provider outage never keeps the local end from happening: the row goes anyway and the
+    failure is logged. ``end_sessions`` deletes the session the row points at, whatever the
+    session engine; leave it off for the session of the current request (``auth.logout``
+    flushes that one).
     """
-    revoked = False
-    refresh_token = None
+    ended = revoked = 0
+    for login in logins:
+        with transaction.atomic():
+            row = AuthgearLogin.objects.select_for_update().filter(pk=login.pk).first()
+            if row is None:
+                continue
+            confirmed = revoke and _revoke_refresh_token(row)
+            AuthgearLogin.objects.filter(pk=row.pk).delete()
+        if end_sessions:
+            end_session(row.session_key)
+        ended += 1
+        revoked += confirmed
+        login_revoked.send(sender=AuthgearLogin, login=login, reason=reason, revoked=confirmed)
+    return EndResult(ended=ended, revoked=revoked)
+
+
+def _revoke_refresh_token(login: AuthgearLogin) -> bool:
+    """Best-effort revocation at Authgear; whether Authgear confirmed it."""
     try:
-        refresh_token = login.refresh_token if revoke else None
+        refresh_token = login.refresh_token
     except TokenDecryptionError:
         logger.warning("authgear_django: login %s has an undecryptable refresh token", login.pk)
-    if refresh_token and revoke:
-        try:
-            get_client().revoke(refresh_token)
-            revoked = True
-        except AuthgearError as exc:
-            logger.warning("authgear_django: revoking login %s failed: %s", login.pk, exc)
-    login_pk = login.pk
-    with transaction.atomic():
-        AuthgearLogin.objects.filter(pk=login_pk).delete()
-    login.pk = login_pk  # keep the id readable for receivers
-    login_revoked.send(sender=AuthgearLogin, login=login, reason=reason, revoked=revoked)
-    return revoked
+        return False
+    if not refresh_token:
+        return False
+    try:
+        get_client().revoke(refresh_token)
+    except AuthgearError as exc:
+        logger.warning("authgear_django: revoking login %s failed: %s", login.pk, exc)
+        return False
+    return True
 
 
 def end_session(session_key: str) -> None:
@@ -235,15 +300,14 @@ def end_session(session_key: str) -> None:
         engine.SessionStore(session_key=session_key).delete()
 
 
+def end_login(login: AuthgearLogin, *, reason: str, revoke: bool = True) -> bool:
+    """Kept for callers of the old API: :func:`end_logins` for one login, its session kept.
+
+    Returns whether Authgear confirmed the revocation.
+    """
+    return end_logins([login], reason=reason, revoke=revoke, end_sessions=False).revoked > 0
+
+
 def end_all_logins(user_id: Any, *, reason: str) -> int:
-    """End every Authgear login of a user: revoke at Authgear, delete rows and their sessions."""
-    logins = list(AuthgearLogin.objects.filter(account__user_id=user_id).select_related("account"))
-    for login in logins:
-        end_login(login, reason=reason, revoke=True)
-        end_session(login.session_key)
-    return len(logins)
-
-
-def forget_login(session: SessionBase) -> None:
-    for key in SESSION_KEYS:
-        session.pop(key, None)
+    """Kept for callers of the old API: revoke and end every login of a user, sessions too."""
+    return end_logins(logins_of_user(user_id), reason=reason, revoke=True, end_sessions=True).ended

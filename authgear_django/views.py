@@ -58,9 +58,9 @@ from authgear_django.signals import login_linked
 from authgear_django.store import (
     create_login,
     current_login,
-    end_all_logins,
-    end_login,
+    end_logins,
     forget_login,
+    logins_of_user,
 )
 
 logger = logging.getLogger("authgear_django")
@@ -162,7 +162,7 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
         if replaced is not None:
             # The browser logged in again: the old row's session is gone. Do not revoke at
             # Authgear: that could end the SSO session the new login belongs to.
-            end_login(replaced, reason="replaced", revoke=False)
+            end_logins([replaced], reason="replaced", revoke=False, end_sessions=False)
         login_linked.send(
             sender=AuthgearAccount,
             request=request,
@@ -181,8 +181,6 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
 SIGNED_OUT_MESSAGE = "You have been signed out."
 LOGOUT_STATE_COOKIE = "authgear_logout_state"
 LOGOUT_STATE_SALT = "authgear_django.views.logout_state"
-# Authgear may first show its own "log out?" page: leave the person time to confirm there.
-LOGOUT_STATE_MAX_AGE = 600
 
 
 def logout_landing_url() -> str:
@@ -241,9 +239,14 @@ class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
                 id_token = login.id_token
             except TokenDecryptionError:
                 id_token = None
-            end_login(login, reason="logout", revoke=True)
+            end_logins([login], reason="logout", revoke=True, end_sessions=False)
         if self.everywhere and user.is_authenticated:
-            end_all_logins(user.pk, reason="logout_everywhere")
+            end_logins(
+                logins_of_user(user.pk),
+                reason="logout_everywhere",
+                revoke=True,
+                end_sessions=True,
+            )
         forget_login(request.session)
         auth.logout(request)
         next_url = safe_next_url(request, request.POST.get(self.redirect_field_name))
@@ -272,7 +275,7 @@ class AuthgearLogoutView(OIDCLogoutView):  # type: ignore[misc]
             LOGOUT_STATE_COOKIE,
             logout_cookie_value(state, next_url),
             salt=LOGOUT_STATE_SALT,
-            max_age=LOGOUT_STATE_MAX_AGE,
+            max_age=conf.AUTHGEAR_LOGOUT_STATE_MAX_AGE,
             path=urlsplit(return_uri).path or "/",
             secure=request.is_secure(),
             httponly=True,
@@ -325,7 +328,7 @@ class AuthgearLogoutReturnView(View):
                 LOGOUT_STATE_COOKIE,
                 default=None,
                 salt=LOGOUT_STATE_SALT,
-                max_age=LOGOUT_STATE_MAX_AGE,
+                max_age=conf.AUTHGEAR_LOGOUT_STATE_MAX_AGE,
             )
         )
         received = request.GET.get("state", "")

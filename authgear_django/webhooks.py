@@ -10,14 +10,14 @@ redelivery does nothing again, then handled (see :meth:`AuthgearWebhookView.appl
 
 **Order and age.** Authgear does not promise delivery order, and a body carries no signed
 time, so two checks come before the handling (:meth:`AuthgearWebhookView.skip_reason`). An
-event whose ``context.timestamp`` is more than :data:`WEBHOOK_MAX_EVENT_AGE` old is not applied
+event whose ``context.timestamp`` is more than ``AUTHGEAR_WEBHOOK_MAX_EVENT_AGE`` old is not applied
 (Authgear's spec retries for at most 3 days; anything older is a replay, and its id may already
 be pruned). A status or profile event whose ``seq`` is not above the last one applied to that
 user's status or profile is older news and is not applied either: a late ``user.reenabled``
 cannot undo a newer ``user.disabled``. Both are recorded, logged and answered 200 (a non-2xx
 would only make Authgear log a failure), and ``webhook_received`` is not sent for them, so
 that receivers do not apply stale news either. Records older than
-:data:`WEBHOOK_EVENT_RETENTION` are deleted by ``manage.py authgear_cleanup``. The answer is
+``AUTHGEAR_WEBHOOK_EVENT_RETENTION`` are deleted by ``manage.py authgear_cleanup``. The answer is
 ``200 {"is_allowed": true}`` for every accepted event, blocking events included: this app
 never blocks an Authgear operation, and a failing signal receiver is logged, never turned
 into an error answer.
@@ -33,7 +33,6 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -46,9 +45,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import View
 
 from authgear_django.conf import conf
-from authgear_django.models import AuthgearAccount, AuthgearLogin, AuthgearWebhookEvent
+from authgear_django.models import AuthgearAccount, AuthgearWebhookEvent
 from authgear_django.signals import webhook_received
-from authgear_django.store import end_login, end_session
+from authgear_django.store import end_logins, logins_of_user
 
 logger = logging.getLogger("authgear_django")
 security_logger = logging.getLogger("django.security.authgear_django")
@@ -81,15 +80,11 @@ _MAX_SUB_LENGTH: int = getattr(AuthgearAccount._meta.get_field("sub"), "max_leng
 _MAX_SEQ = 2**63 - 1  # a BigIntegerField
 _MAX_TIMESTAMP = 2**53  # exact as a float; a larger int could not even be compared to time.time()
 
-# An event older than this (by context.timestamp) is not applied: Authgear's documented retries
-# stop after 3 days (authgear-protocol.md §8.1), so older deliveries can only be replays.
-# Candidate setting: AUTHGEAR_WEBHOOK_MAX_EVENT_AGE (conf.py is not ours to change here).
-WEBHOOK_MAX_EVENT_AGE = timedelta(days=7)
-# authgear_cleanup deletes event records received longer ago than this. It must stay well
-# above WEBHOOK_MAX_EVENT_AGE: an event id still young enough to be applied must still be on
-# record, or a replay of it would be applied again; the 23 days between absorb clock skew.
-# Candidate setting: AUTHGEAR_WEBHOOK_EVENT_RETENTION_DAYS.
-WEBHOOK_EVENT_RETENTION = timedelta(days=30)
+# An event older than conf.AUTHGEAR_WEBHOOK_MAX_EVENT_AGE (by context.timestamp, 7 days by
+# default) is not applied: Authgear's documented retries stop after 3 days (authgear-protocol.md
+# §8.1), so older deliveries can only be replays. authgear_cleanup deletes event records older
+# than conf.AUTHGEAR_WEBHOOK_EVENT_RETENTION (30 days), which conf keeps above the max age: an
+# event id still young enough to be applied must still be on record.
 
 # Events applied in ``seq`` order, each to the account's counter of the attribute it changes.
 ORDERED_EVENTS = {
@@ -204,11 +199,7 @@ def end_logins_here(user_id: Any, *, reason: str) -> int:
     Nothing is sent to Authgear: the callers run because Authgear itself disabled or deleted
     the user, which already makes every refresh token of the user fail there (``invalid_grant``).
     """
-    logins = list(AuthgearLogin.objects.filter(account__user_id=user_id).select_related("account"))
-    for login in logins:
-        end_login(login, reason=reason, revoke=False)
-        end_session(login.session_key)
-    return len(logins)
+    return end_logins(logins_of_user(user_id), reason=reason, revoke=False, end_sessions=True).ended
 
 
 def _json_error(status: int, error: str, detail: str | None = None) -> JsonResponse:
@@ -251,7 +242,7 @@ class AuthgearWebhookView(View):
     that dies between the commit and the receivers loses the event for them (at most once).
 
     **No call to Authgear.** Disabling or deleting ends the user's logins *here* only — token
-    rows deleted, Django sessions ended — with ``end_login(..., revoke=False)``. Authgear
+    rows deleted, Django sessions ended — with ``end_logins(..., revoke=False)``. Authgear
     already refuses every refresh token of a disabled or deleted user (``invalid_grant``), so
     revoking adds nothing, while one revocation call per login, each bounded by
     ``AUTHGEAR_HTTP_TIMEOUT`` (5 s by default), would hold the transaction open across the
@@ -380,7 +371,7 @@ class AuthgearWebhookView(View):
         """
         if event.timestamp is not None:
             age = time.time() - event.timestamp
-            if age > WEBHOOK_MAX_EVENT_AGE.total_seconds():
+            if age > conf.AUTHGEAR_WEBHOOK_MAX_EVENT_AGE:
                 return f"too old (context.timestamp {age / 86400:.1f} days ago)"
         field = ORDERED_EVENTS.get(event.type)
         if field is None or event.seq is None or not event.sub:

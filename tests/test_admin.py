@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -259,3 +260,57 @@ def test_the_projects_user_page_shows_the_link(admin_client: Client) -> None:
     AuthgearAccount.objects.create(user=user, sub="sub-linked", email="l@example.com")
     page = admin_client.get(f"/admin/auth/user/{user.pk}/change/").content.decode()
     assert "Logins and unlinking" in page
+
+
+# --- revoking goes through store.end_logins: the row's current token, once per login ----------
+
+
+def revoked_refresh_tokens(fake: FakeAuthgear) -> list[str]:
+    return [
+        token
+        for call in fake.mock.calls
+        if call.request.url == fake.url("/oauth2/revoke")
+        for token in parse_qs(call.request.body)["token"]
+    ]
+
+
+def test_revoking_a_login_loaded_before_a_rotating_refresh_revokes_the_newest_token(
+    clock: Any, login_flow: LoginFlow, authgear_user: FakeUser, fake_authgear: FakeAuthgear
+) -> None:
+    """The admin's page (or the command's batch) was loaded, then the user's browser refreshed
+    with rotation: the token to revoke is the one in the row now, not the dead one loaded."""
+    from authgear_django.admin import revoke_logins
+
+    login_flow.login(authgear_user)
+    fake_authgear.rotation = True
+    loaded = list(AuthgearLogin.objects.select_related("account"))
+    clock.shift(1800)
+    assert login_flow.client.get("/private/").status_code == 200  # rotated meanwhile
+    newest = AuthgearLogin.objects.get().refresh_token
+    assert newest is not None and newest != loaded[0].refresh_token
+
+    assert revoke_logins(loaded) == (1, 1)
+    # Authgear revokes a grant only for its current secret: the newest token must be the one sent.
+    assert revoked_refresh_tokens(fake_authgear) == [newest]
+    assert fake_authgear.live_refresh_tokens() == []
+    assert AuthgearLogin.objects.count() == 0
+    assert login_flow.client.get("/private/").status_code == 302
+
+
+def test_a_login_ended_elsewhere_meanwhile_is_not_ended_or_reported_again(
+    two_devices: tuple[LoginFlow, LoginFlow], fake_authgear: FakeAuthgear
+) -> None:
+    from authgear_django.admin import revoke_logins
+    from authgear_django.signals import login_revoked
+
+    laptop, _phone = two_devices
+    loaded = list(AuthgearLogin.objects.select_related("account"))
+    assert laptop.client.post("/auth/logout/").status_code == 302  # ends the laptop's login
+    reported: list[dict[str, Any]] = []
+    login_revoked.connect(lambda **kw: reported.append(kw), weak=False, dispatch_uid="t_admin")
+    try:
+        assert revoke_logins(loaded) == (1, 1)  # the phone's; the laptop's was gone
+    finally:
+        login_revoked.disconnect(dispatch_uid="t_admin")
+    assert [(event["reason"], event["revoked"]) for event in reported] == [("admin_revoke", True)]
+    assert len(revoked_refresh_tokens(fake_authgear)) == 2  # the laptop's logout, the phone's

@@ -94,6 +94,19 @@ def test_email_linking_never_hands_a_staff_or_superuser_account_over(
 
 
 @pytest.mark.django_db
+def test_email_linking_to_staff_only_when_the_setting_allows_it(
+    settings: Any, fake_authgear: FakeAuthgear
+) -> None:
+    settings.AUTHGEAR_LINK_USERS_BY_EMAIL = True
+    settings.AUTHGEAR_LINK_BY_EMAIL_ALLOW_STAFF = True
+    admin = User.objects.create_user("boss", email="boss@example.com", is_staff=True)
+    response, client = login(fake_authgear, FakeUser(email="boss@example.com"))
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(admin.pk)
+    assert AuthgearAccount.objects.get().user == admin
+
+
+@pytest.mark.django_db
 def test_userinfo_from_an_override_about_another_sub_is_refused(
     settings: Any, fake_authgear: FakeAuthgear
 ) -> None:

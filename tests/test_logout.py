@@ -208,6 +208,14 @@ def test_an_expired_state_cookie_is_ignored(logged_in: LoginFlow) -> None:
     assert response["Location"] == "/" and messages_of(response) == []
 
 
+def test_the_state_cookie_lifetime_follows_the_setting(logged_in: LoginFlow, settings: Any) -> None:
+    settings.AUTHGEAR_LOGOUT_STATE_MAX_AGE = 30
+    back = authgear_end_session(logged_in.client.post("/auth/logout/")["Location"])
+    with time_machine.travel(time.time() + 31, tick=False):
+        response = logged_in.client.get(back)
+    assert response["Location"] == "/" and messages_of(response) == []
+
+
 def test_the_return_view_never_redirects_where_the_request_says(logged_in: LoginFlow) -> None:
     back = authgear_end_session(logged_in.client.post("/auth/logout/")["Location"])
     for extra in ("&next=https://evil.example/", "&next=//evil.example/"):

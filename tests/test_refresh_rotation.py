@@ -2,8 +2,9 @@
 
 With rotation on, Authgear kills the old refresh token the moment it issues a new one. When the
 refreshed ID token cannot be verified right now (a new ``kid`` while the JWKS cannot be
-fetched), the new tokens are still stored and the ID token waits, marked as pending, for a
-verification retried after the JWKS cooldown. Only a definite answer ends the login: a bad
+fetched), the new tokens are still stored and the ID token waits, marked on its row
+(``id_token_unverified_since``, read under the row lock), for a verification retried after the
+JWKS cooldown. Only a definite answer ends the login: a bad
 signature with a known key, or another ``sub``, ``iss`` or ``aud`` (the OpenID RP conformance
 refresh cases), and then the new refresh token is revoked at Authgear.
 """
@@ -16,10 +17,12 @@ from urllib.parse import parse_qs
 import jwt
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.base import SessionBase
+from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 from authgear_django.models import AuthgearLogin
-from authgear_django.store import SESSION_ID_TOKEN_PENDING_KEY, SESSION_LOGIN_KEY
+from authgear_django.store import SESSION_LOGIN_KEY
 from tests.conftest import LoginFlow
 from tests.fake_authgear import (
     CONNECTION_REFUSED,
@@ -107,7 +110,7 @@ def test_new_tokens_are_kept_when_the_new_key_cannot_be_fetched(
     assert fake_authgear.live_refresh_tokens() == [login.refresh_token]
     assert login.access_token in fake_authgear.access_tokens
     assert unverified_kid(login.id_token) == fake_authgear.kid  # the new ID token, kept
-    assert logged_in.session[SESSION_ID_TOKEN_PENDING_KEY][0] == login.pk.hex  # unverified
+    assert login.id_token_unverified_since is not None  # unverified
     assert groups_of_the_user() == []  # its claims are not trusted yet
 
     # JWKS still down at the next refresh: it goes out with the NEW refresh token.
@@ -142,7 +145,7 @@ def test_the_pending_id_token_is_verified_once_the_keys_can_be_fetched(
     assert fake_authgear.calls["refresh"] == 1  # verified as received: no refresh needed
     login = AuthgearLogin.objects.get()
     assert login.id_token == pending_id_token
-    assert SESSION_ID_TOKEN_PENDING_KEY not in logged_in.session
+    assert login.id_token_unverified_since is None
     assert groups_of_the_user() == ["Administrators"]  # its roles now apply
     expires = int(login.access_token_expires_at.timestamp())
     assert logged_in.session[SESSION_LOGIN_KEY] == [login.pk.hex, expires - 60, expires]
@@ -180,7 +183,7 @@ def test_a_pending_id_token_is_tolerated_only_within_the_grace_rules(
     fake_authgear.heal()
     clock.shift(10)
     assert logged_in.get("/private/").status_code == 200
-    assert SESSION_ID_TOKEN_PENDING_KEY not in logged_in.session
+    assert AuthgearLogin.objects.get().id_token_unverified_since is None
     assert revoked_tokens(fake_authgear) == []
 
 
@@ -274,5 +277,55 @@ def test_a_kid_unknown_during_the_refetch_cooldown_is_not_a_verdict(
     clock.shift(10)
     for flow in (first, second):
         assert flow.client.get("/private/").status_code == 200
-        assert SESSION_ID_TOKEN_PENDING_KEY not in flow.client.session
+    assert [login.id_token_unverified_since for login in AuthgearLogin.objects.all()] == [None] * 2
     assert fake_authgear.calls["refresh"] == 2
+
+
+# --- the mark is on the row: an overlapping request cannot erase it -----------------------------
+
+
+def stale_copy_of_the_session(client: Client) -> SessionBase:
+    """The session as a concurrent request loaded it, before this one changed it."""
+    stale = SessionStore(session_key=client.session.session_key)
+    stale["_unrelated"] = 1  # loads the session now and marks it modified (saved in full)
+    return stale
+
+
+def test_an_overlapping_session_save_does_not_lose_the_pending_verification(
+    logged_in: Client, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    """A request that loaded the session before the refresh and saves it afterwards writes back
+    the old session. The pending verification survives it: its ID token, signed by a key that
+    is not the published one, still ends the login once the keys can be fetched."""
+    fake_authgear.rotate_signing_key()
+    fake_authgear.published_keys[0] = public_jwk(rsa_key("impostor"), fake_authgear.kid)
+    fake_authgear.fail("jwks", status=502)
+    clock.shift(1800)
+    overlapping = stale_copy_of_the_session(logged_in)
+    assert logged_in.get("/private/").status_code == 200  # refreshed; the ID token waits
+    overlapping.save()  # the overlapping request finishes last
+
+    fake_authgear.heal("jwks")
+    clock.shift(10)
+    assert logged_in.get("/private/").status_code == 302
+    assert_ended_and_revoked(logged_in, fake_authgear, newest_refresh_token(fake_authgear))
+
+
+def test_an_overlapping_session_save_does_not_lift_the_deadline(
+    logged_in: Client, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    """Past the first unverified token's expiry + grace, the login is unusable until verified,
+    even when an overlapping request wrote back a session from before the refresh."""
+    fake_authgear.rotate_signing_key()
+    fake_authgear.fail("jwks", exception=READ_TIMEOUT)
+    clock.shift(1800)
+    overlapping = stale_copy_of_the_session(logged_in)
+    assert logged_in.get("/private/").status_code == 200
+    overlapping.save()
+
+    # Past the first refresh + access token lifetime + AUTHGEAR_REFRESH_GRACE; the refresh due
+    # now works, but its ID token cannot be verified either: no new deadline for it.
+    clock.shift(1800 + 30 + 1)
+    assert logged_in.get("/private/").status_code == 503
+    assert fake_authgear.calls["refresh"] == 2
+    assert AuthgearLogin.objects.get().refresh_token == newest_refresh_token(fake_authgear)

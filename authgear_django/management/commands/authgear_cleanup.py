@@ -8,9 +8,10 @@ rows locked (rows being refreshed right now are skipped, not waited for), and by
 not call Authgear at all.
 
 The records of handled webhook events are deleted too, once received more than
-``WEBHOOK_EVENT_RETENTION`` (30 days) ago: long after Authgear's last redelivery (3 days) and
-after the age past which the webhook view applies no event anyway (7 days), so forgetting an
-event id never lets a replay of it be applied again.
+``AUTHGEAR_WEBHOOK_EVENT_RETENTION`` (30 days by default) ago: long after Authgear's last
+redelivery (3 days) and after the age past which the webhook view applies no event anyway
+(``AUTHGEAR_WEBHOOK_MAX_EVENT_AGE``, 7 days), so forgetting an event id never lets a replay of
+it be applied again.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from authgear_django.management import (
 )
 from authgear_django.models import AuthgearLogin, AuthgearWebhookEvent
 from authgear_django.provider import get_client
-from authgear_django.webhooks import WEBHOOK_EVENT_RETENTION
 
 logger = logging.getLogger("authgear_django")
 
@@ -61,9 +61,9 @@ class Command(BaseCommand):
     help = (
         "Delete dead Authgear logins: no refresh token and access token expired (plus a grace), "
         "tokens no configured key can decrypt, Django session gone, and with --older-than-days "
-        "logins idle that long; and records of webhook events received over "
-        f"{WEBHOOK_EVENT_RETENTION.days} days ago. Safe to run from cron; does not call "
-        "Authgear unless --revoke."
+        "logins idle that long; and records of webhook events older than "
+        "AUTHGEAR_WEBHOOK_EVENT_RETENTION (30 days by default). Safe to run from cron; "
+        "does not call Authgear unless --revoke."
     )
     # Run from cron: no system-check warnings in every cron mail, no skipped cleanup because of
     # an unrelated check error. `manage.py check` is the place for those.
@@ -134,9 +134,12 @@ class Command(BaseCommand):
             self._revoke_tokens(tokens)  # after the commit: never hold row locks over the network
 
         self._report(checked, counts, days=days, grace_hours=options["grace_hours"])
-        self._prune_webhook_events(now - WEBHOOK_EVENT_RETENTION, batch_size)
+        retention = timedelta(seconds=conf.AUTHGEAR_WEBHOOK_EVENT_RETENTION)
+        self._prune_webhook_events(now - retention, retention, batch_size)
 
-    def _prune_webhook_events(self, received_before: datetime, batch_size: int) -> None:
+    def _prune_webhook_events(
+        self, received_before: datetime, retention: timedelta, batch_size: int
+    ) -> None:
         """Delete (or count) webhook event records received before ``received_before``.
 
         In batches of primary keys, so that a backlog of months does not become one huge
@@ -155,8 +158,7 @@ class Command(BaseCommand):
                     deleted += AuthgearWebhookEvent.objects.filter(pk__in=batch).delete()[0]
         verb = "would delete" if self.dry_run else "deleted"
         self.stdout.write(
-            f"webhook event records received over {WEBHOOK_EVENT_RETENTION.days} days ago, "
-            f"{verb}: {deleted}"
+            f"webhook event records received over {retention.days} days ago, {verb}: {deleted}"
         )
         if deleted and not self.dry_run:
             logger.info("authgear_cleanup deleted %d old webhook event record(s)", deleted)

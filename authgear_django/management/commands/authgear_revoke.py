@@ -29,7 +29,7 @@ from authgear_django.management import (
     positive_int,
 )
 from authgear_django.models import AuthgearAccount, AuthgearLogin
-from authgear_django.store import end_login, end_session
+from authgear_django.store import end_logins
 
 REASON = "admin_revoke"
 CHUNK = 500
@@ -113,9 +113,11 @@ class Command(BaseCommand):
                 has_token = _has_usable_refresh_token(login)
                 # Authgear looks down: stop waiting for timeouts, still log everyone out here.
                 call_authgear = has_token and consecutive_failures < MAX_CONSECUTIVE_REVOKE_FAILURES
-                confirmed = end_login(login, reason=REASON, revoke=call_authgear)
-                end_session(login.session_key)
-                if not has_token:
+                result = end_logins([login], reason=REASON, revoke=call_authgear, end_sessions=True)
+                confirmed = result.revoked > 0
+                if not result.ended:  # ended meanwhile elsewhere (logout, webhook, cleanup)
+                    outcome = "already ended elsewhere; nothing done"
+                elif not has_token:
                     nothing_to_revoke += 1
                     outcome = "removed (no refresh token to revoke)"
                 elif confirmed:
