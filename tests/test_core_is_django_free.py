@@ -14,6 +14,7 @@ CORE_MODULES = [
     "authgear_django.crypto",
     "authgear_django.exceptions",
     "authgear_django.logsafe",
+    "authgear_django.session_entry",
     "authgear_django.verification",
 ]
 
