@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from authgear_django.session_entry import SessionEntry, decode, encode, refresh_due
 
+LOGIN_HEX = uuid.uuid4().hex
+
 
 def test_session_entry_round_trips_and_stays_three_items_in_the_usual_case() -> None:
     usual = SessionEntry(LOGIN_HEX, refresh_at=1_900_001_740, expires_at=1_900_001_800)

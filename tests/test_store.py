@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import jwt
@@ -117,5 +116,3 @@ def test_tokens_kept_with_an_unverified_id_token_are_encrypted_too(
 
 
 # --- the session entry codec (authgear_django.session_entry) ------------------------------------
-
-LOGIN_HEX = uuid.uuid4().hex
