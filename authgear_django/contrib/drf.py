@@ -25,6 +25,14 @@ from authgear_django.access_tokens import AccessToken, AccessTokenError
 from authgear_django.bearer import authenticate_bearer, bearer_token
 
 
+class AuthgearUnavailable(exceptions.APIException):  # type: ignore[misc]
+    """Authgear's keys could not be fetched: the token cannot be judged now (503, not 500)."""
+
+    status_code = 503
+    default_detail = "Authgear is unavailable; try again shortly."
+    default_code = "temporarily_unavailable"
+
+
 class AuthgearAccessTokenAuthentication(BaseAuthentication):  # type: ignore[misc]
     """``Authorization: Bearer <Authgear access token>`` → ``(user, AccessToken)``."""
 
@@ -36,7 +44,7 @@ class AuthgearAccessTokenAuthentication(BaseAuthentication):  # type: ignore[mis
             return authenticate_bearer(django_request)
         except AccessTokenError as error:
             if error.status == 503:
-                raise exceptions.APIException(error.description) from None
+                raise AuthgearUnavailable(error.description) from None
             if error.status == 403:
                 raise exceptions.PermissionDenied(error.description) from None
             raise exceptions.AuthenticationFailed(error.description) from None
