@@ -1,4 +1,4 @@
-"""``manage.py authgear_cleanup``: the cases tests/test_commands.py leaves out.
+"""``manage.py authgear_cleanup``: the cases test_authgear_cleanup.py leaves out.
 
 Logins are made through the real views against the fake Authgear, so the command deletes real
 rows and revokes refresh tokens the fake really issued.

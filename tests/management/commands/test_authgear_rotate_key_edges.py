@@ -1,4 +1,4 @@
-"""``manage.py authgear_rotate_key``: the cases tests/test_commands.py leaves out.
+"""``manage.py authgear_rotate_key``: the cases test_authgear_rotate_key.py leaves out.
 
 Logins are made through the real views under an old key, then the key list gets a new first
 key, as the documented rotation does.
