@@ -314,3 +314,59 @@ def test_a_login_ended_elsewhere_meanwhile_is_not_ended_or_reported_again(
         login_revoked.disconnect(dispatch_uid="t_admin")
     assert [(event["reason"], event["revoked"]) for event in reported] == [("admin_revoke", True)]
     assert len(revoked_refresh_tokens(fake_authgear)) == 2  # the laptop's logout, the phone's
+
+
+def test_revoke_reports_the_logins_authgear_could_not_revoke(
+    two_devices: tuple[LoginFlow, LoginFlow], admin_client: Client, fake_authgear: FakeAuthgear
+) -> None:
+    fake_authgear.fail("revoke", status=503)
+    ids = [str(pk) for pk in AuthgearLogin.objects.values_list("pk", flat=True)]
+    response = admin_client.post(
+        "/admin/authgear_django/authgearlogin/",
+        {"action": "revoke_selected", "_selected_action": ids},
+        follow=True,
+    )
+    assert b"Ended 2 login(s) here; Authgear confirmed 0 revocation(s)" in response.content
+    assert not AuthgearLogin.objects.exists()  # ended here even so
+
+
+def test_revoke_all_logins_of_an_account_revokes_every_device(
+    two_devices: tuple[LoginFlow, LoginFlow], admin_client: Client, fake_authgear: FakeAuthgear
+) -> None:
+    laptop, phone = two_devices
+    account = AuthgearAccount.objects.get()
+    response = admin_client.post(
+        "/admin/authgear_django/authgearaccount/",
+        {"action": "revoke_all_logins", "_selected_action": [str(account.pk)]},
+        follow=True,
+    )
+    assert b"Revoked 2 login(s) at Authgear" in response.content
+    assert fake_authgear.live_refresh_tokens() == []
+    assert AuthgearAccount.objects.filter(pk=account.pk).exists()  # the link stays
+    assert laptop.client.get("/private/").status_code == 302
+    assert phone.client.get("/private/").status_code == 302
+
+
+def test_deleting_one_login_on_its_page_revokes_it(
+    two_devices: tuple[LoginFlow, LoginFlow], admin_client: Client, fake_authgear: FakeAuthgear
+) -> None:
+    laptop, phone = two_devices
+    login = AuthgearLogin.objects.get(session_key=laptop.client.session.session_key)
+    admin_client.post(f"/admin/authgear_django/authgearlogin/{login.pk}/delete/", {"post": "yes"})
+    assert not AuthgearLogin.objects.filter(pk=login.pk).exists()
+    assert len(fake_authgear.live_refresh_tokens()) == 1
+    assert laptop.client.get("/private/").status_code == 302
+    assert phone.client.get("/private/").status_code == 200
+
+
+def test_djangos_delete_selected_on_accounts_revokes_their_logins(
+    two_devices: tuple[LoginFlow, LoginFlow], admin_client: Client, fake_authgear: FakeAuthgear
+) -> None:
+    account = AuthgearAccount.objects.get()
+    admin_client.post(
+        "/admin/authgear_django/authgearaccount/",
+        {"action": "delete_selected", "_selected_action": [str(account.pk)], "post": "yes"},
+    )
+    assert not AuthgearAccount.objects.exists()
+    assert fake_authgear.live_refresh_tokens() == []
+    assert User.objects.filter(pk=account.user_id).exists()

@@ -14,10 +14,13 @@ import responses
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection, connections
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from authgear_django.api import get_access_token, refresh_access_token
 from authgear_django.models import AuthgearLogin
+from authgear_django.refresh import Outcome, refresh_session_login
 from authgear_django.signals import login_revoked, refresh_failed, tokens_refreshed
 from authgear_django.store import SESSION_LOGIN_KEY
 from tests.conftest import CLOCK_START, LoginFlow
@@ -301,3 +304,68 @@ def test_the_login_follows_a_cycled_session_key(
     clock.shift(1800)
     assert logged_in.client.get("/private/").status_code == 200
     assert AuthgearLogin.objects.get().session_key == new_key
+
+
+def _request_of(flow: LoginFlow) -> Any:
+    request = RequestFactory().get("/")
+    request.session = flow.client.session
+    return request
+
+
+def test_a_forced_refresh_for_a_token_already_replaced_calls_nobody(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear
+) -> None:
+    current = AuthgearLogin.objects.get().access_token
+    request = _request_of(logged_in)
+    assert refresh_access_token(request, rejected_access_token="an-older-one") == current
+    assert refreshes(fake_authgear) == 0
+
+
+def test_a_login_without_refresh_token_is_never_refreshed_even_when_forced(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear
+) -> None:
+    AuthgearLogin.objects.update(encrypted_refresh_token="")
+    current = AuthgearLogin.objects.get().access_token
+    assert refresh_access_token(_request_of(logged_in), rejected_access_token=current) == current
+    assert refreshes(fake_authgear) == 0
+
+
+def test_a_forced_refresh_replaces_an_unreadable_access_token(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear
+) -> None:
+    AuthgearLogin.objects.update(encrypted_access_token="not-a-ciphertext")
+    new = refresh_access_token(_request_of(logged_in), rejected_access_token="whatever")
+    assert new == AuthgearLogin.objects.get().access_token
+    assert refreshes(fake_authgear) == 1
+
+
+def test_an_oauth_error_other_than_invalid_grant_keeps_the_login(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    old = AuthgearLogin.objects.get().access_token
+    clock.shift(1800 - 30)  # due, not yet expired
+    fake_authgear.fail(
+        "refresh", status=400, body='{"error":"invalid_request"}', content_type="application/json"
+    )
+    assert get_access_token(_request_of(logged_in)) == old
+    assert refreshes(fake_authgear) == 1
+    assert AuthgearLogin.objects.get().access_token == old
+
+
+def test_a_pending_verification_with_no_id_token_left_is_cleared(logged_in: LoginFlow) -> None:
+    AuthgearLogin.objects.update(id_token_unverified_since=timezone.now(), encrypted_id_token="")
+    result = refresh_session_login(logged_in.client.session)
+    assert result.outcome is Outcome.FRESH
+    assert AuthgearLogin.objects.get().id_token_unverified_since is None
+
+
+def test_a_pending_verification_of_an_unreadable_id_token_ends_the_login(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear
+) -> None:
+    AuthgearLogin.objects.update(
+        id_token_unverified_since=timezone.now(), encrypted_id_token="not-a-ciphertext"
+    )
+    result = refresh_session_login(logged_in.client.session)
+    assert result.outcome is Outcome.ENDED
+    assert not AuthgearLogin.objects.exists()
+    assert fake_authgear.calls["revoke"] == 0  # an unreadable login has no token to revoke

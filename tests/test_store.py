@@ -6,12 +6,16 @@ from typing import Any
 
 import jwt
 import pytest
+from django.contrib.sessions.models import Session
 from django.db import connection
-from django.test import Client
+from django.test import Client, RequestFactory
+from django.utils import timezone
 
+from authgear_django import store
 from authgear_django.crypto import TokenCipher, TokenDecryptionError
 from authgear_django.models import AuthgearLogin
-from tests.conftest import LoginFlow
+from authgear_django.session_entry import SessionEntry
+from tests.conftest import CLOCK_START, LoginFlow
 from tests.fake_authgear import FakeAuthgear, FakeUser
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -116,3 +120,78 @@ def test_tokens_kept_with_an_unverified_id_token_are_encrypted_too(
 
 
 # --- the session entry codec (authgear_django.session_entry) ------------------------------------
+
+
+def test_the_refresh_leeway_is_never_more_than_half_the_token_lifetime(settings) -> None:
+    settings.AUTHGEAR_REFRESH_LEEWAY = 60
+    assert store.refresh_leeway(None) == 60  # lifetime unknown: the setting as is
+    assert store.refresh_leeway(3600) == 60
+    assert store.refresh_leeway(10) == 5
+
+
+def test_a_session_pointing_at_a_malformed_or_deleted_login_has_no_login(
+    fake_authgear: FakeAuthgear,
+) -> None:
+    flow = LoginFlow(Client(), fake_authgear)
+    flow.login(FakeUser())
+    request = RequestFactory().get("/")
+    request.session = flow.client.session
+    login = store.current_login(request)
+    assert login is not None
+    assert store.session_refresh_at(request.session) == store.login_refresh_at(login)
+    AuthgearLogin.objects.all().delete()
+    assert store.current_login(request) is None
+    store.write_entry(request.session, SessionEntry(login_id="not-a-uuid", refresh_at=None))
+    assert store.current_login(request) is None
+    store.forget_login(request.session)
+    assert store.session_refresh_at(request.session) is None
+
+
+def test_ending_a_login_without_refresh_token_or_session_calls_nobody(
+    fake_authgear: FakeAuthgear,
+) -> None:
+    flow = LoginFlow(Client(), fake_authgear)
+    flow.login(FakeUser())
+    AuthgearLogin.objects.update(encrypted_refresh_token="", session_key="")
+    result = store.end_logins(
+        AuthgearLogin.objects.all(), reason="test", revoke=True, end_sessions=True
+    )
+    assert result == store.EndResult(ended=1, revoked=0)
+    assert fake_authgear.calls["revoke"] == 0
+
+
+def test_end_login_keeps_the_session_and_reports_the_revocation(
+    fake_authgear: FakeAuthgear,
+) -> None:
+    flow = LoginFlow(Client(), fake_authgear)
+    flow.login(FakeUser())
+    session_key = flow.client.session.session_key
+    assert store.end_login(AuthgearLogin.objects.get(), reason="test") is True
+    assert fake_authgear.live_refresh_tokens() == []
+    assert Session.objects.filter(session_key=session_key).exists()
+
+
+def test_end_all_logins_ends_every_device_and_its_session(fake_authgear: FakeAuthgear) -> None:
+    person = FakeUser()
+    laptop, phone = LoginFlow(Client(), fake_authgear), LoginFlow(Client(), fake_authgear)
+    laptop.login(person)
+    phone.login(person)
+    user_id = AuthgearLogin.objects.first().account.user_id  # type: ignore[union-attr]
+    assert store.end_all_logins(user_id, reason="test") == 2
+    assert fake_authgear.live_refresh_tokens() == []
+    assert not Session.objects.exists()
+
+
+def test_rebinding_an_unverified_login_keeps_the_planned_verification_time(
+    fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    flow = LoginFlow(Client(), fake_authgear)
+    flow.login(FakeUser())
+    AuthgearLogin.objects.update(id_token_unverified_since=timezone.now())
+    login = AuthgearLogin.objects.get()
+    session = flow.client.session
+    store.bind_session(session, login)  # no plan yet: verify now
+    assert store.read_entry(session).verify_at == CLOCK_START  # type: ignore[union-attr]
+    store.bind_session(session, login, verify_at=CLOCK_START + 30)
+    store.bind_session(session, login)  # the plan already made is kept
+    assert store.read_entry(session).verify_at == CLOCK_START + 30  # type: ignore[union-attr]
