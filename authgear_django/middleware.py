@@ -29,6 +29,7 @@ from django.utils.functional import SimpleLazyObject, empty
 from authgear_django.exceptions import ProviderError, ProviderRateLimited, ProviderUnreachable
 from authgear_django.refresh import Outcome, refresh_due_in_session, refresh_session_login
 from authgear_django.responses import error_page, error_response, login_url
+from authgear_django.session_entry import refresh_due
 from authgear_django.store import SESSION_LOGIN_KEY, forget_login
 
 OUR_NAMESPACE = "authgear_django"
@@ -56,14 +57,6 @@ class RefreshInterrupted(PermissionDenied):
         self.response = response
 
 
-def _refresh_due(state: Any, now: float) -> bool:
-    """The session entry ``[login id, refresh at, expires at]`` says a refresh is due."""
-    if type(state) is not list or len(state) < 2:
-        return False
-    refresh_at = state[1]
-    return type(refresh_at) in (int, float) and now >= refresh_at
-
-
 class _LazyRefresh:
     """One request's deferred refresh check, run when Django first loads the user.
 
@@ -72,14 +65,26 @@ class _LazyRefresh:
     load, and one that does pays only a list lookup in the session the user lookup loads anyway.
     """
 
-    __slots__ = ("done", "lazy_user", "load_auser", "load_user", "middleware", "request", "stop")
+    __slots__ = (
+        "done",
+        "hook",
+        "lazy_dict",
+        "load_auser",
+        "load_user",
+        "middleware",
+        "request",
+        "stop",
+    )
 
     def __init__(self, middleware: TokenRefreshMiddleware, request: HttpRequest) -> None:
         self.middleware = middleware
         self.request = request
         self.done = False
         self.stop: HttpResponse | None = None
-        self.lazy_user: Any = None
+        # the lazy object's own __dict__, fetched once: each attribute access on a LazyObject
+        # goes through its Python-level __getattribute__, a cost on every request
+        self.lazy_dict: dict[str, Any] = {}
+        self.hook: Callable[[], Any] = self.user  # one bound method, compared by identity
         self.load_user: Callable[[], Any] | None = None
         self.load_auser: Callable[[], Awaitable[Any]] | None = None
 
@@ -90,7 +95,7 @@ class _LazyRefresh:
         if not self.done:
             self.done = True
             session = getattr(self.request, "session", None)
-            if session is not None and _refresh_due(session.get(SESSION_LOGIN_KEY), time.time()):
+            if session is not None and refresh_due_in_session(session, time.time()):
                 self.stop = self.middleware.refresh(self.request)
                 if self.stop is not None:
                     raise RefreshInterrupted(self.stop)
@@ -111,20 +116,20 @@ class _LazyRefresh:
 
     def finish(self) -> None:
         """The response is made: layers outside ours that read the user start no refresh."""
-        self.done = True
-        self.disarm()
+        if not self.done:
+            self.done = True
+            self.disarm()
 
     def disarm(self) -> None:
         """Give ``request.user`` back Django's loader (after the check, or after the response)."""
-        lazy = self.lazy_user
-        if lazy is not None and lazy.__dict__.get("_setupfunc") == self.user:
-            lazy.__dict__["_setupfunc"] = self.load_user
+        if self.lazy_dict.get("_setupfunc") is self.hook:
+            self.lazy_dict["_setupfunc"] = self.load_user
 
 
 async def _adue(session: Any) -> bool:
     if not hasattr(session, "aget"):  # Django 4.2: no async session API
         return await sync_to_async(refresh_due_in_session)(session, time.time())
-    return _refresh_due(await session.aget(SESSION_LOGIN_KEY), time.time())
+    return refresh_due(await session.aget(SESSION_LOGIN_KEY), time.time())
 
 
 class TokenRefreshMiddleware:
@@ -174,14 +179,18 @@ class TokenRefreshMiddleware:
 
     def _defer(self, request: HttpRequest) -> _LazyRefresh | None:
         """Hook the refresh check into Django's lazy ``request.user``; ``None`` if impossible."""
-        lazy = request.__dict__.get("user")
-        if type(lazy) is not SimpleLazyObject or lazy.__dict__.get("_wrapped") is not empty:
+        attributes = request.__dict__
+        lazy = attributes.get("user")
+        if type(lazy) is not SimpleLazyObject:
+            return None
+        lazy_dict: dict[str, Any] = object.__getattribute__(lazy, "__dict__")
+        if lazy_dict.get("_wrapped") is not empty:
             return None
         check = _LazyRefresh(self, request)
-        check.lazy_user = lazy
-        check.load_user = lazy.__dict__["_setupfunc"]
-        lazy.__dict__["_setupfunc"] = check.user
-        load_auser = request.__dict__.get("auser")
+        check.lazy_dict = lazy_dict
+        check.load_user = lazy_dict["_setupfunc"]
+        lazy_dict["_setupfunc"] = check.hook
+        load_auser = attributes.get("auser")
         if load_auser is not None:
             check.load_auser = load_auser
             request.auser = check.auser

@@ -1,20 +1,31 @@
-"""Benchmark: what authgear_django costs a logged-in request, and how many refreshes a storm makes.
+"""Benchmark: what authgear_django costs a request, beside plain Django and mozilla-django-oidc.
 
 Run from the repository root (after ``scripts/test --version`` has made ``.venv``):
 
     .venv/bin/python benchmarks/bench_requests.py
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \\
         .venv/bin/python benchmarks/bench_requests.py
+    .venv/bin/python benchmarks/bench_requests.py --callgrind 300   # instruction counts
 
 Everything is measured in this one run, against a baseline measured in the same run:
 
-1. Hot path: a ``login_required`` view requested alternately by a user logged in through
-   Authgear (our backend + ``TokenRefreshMiddleware``) and by a user logged in with a password
-   (``ModelBackend``, no middleware of ours) — throughput ratio (goal >= 0.99) and queries per
-   request (goal: equal).
-2. Backend construction, which Django does on every request: ours vs ``ModelBackend`` vs
+1. Sides: four test clients, each with its own middleware chain and logged-in user, requesting
+   the same views in interleaved rounds (every side in turn, in a shuffled order), so machine
+   noise falls on all of them alike:
+
+   - ``plain``: a password user (``ModelBackend`` session), Django's middleware only;
+   - ``plain twin``: a second identical plain stack: its ratio to ``plain`` is the noise floor;
+   - ``authgear_django``: a user logged in through our flow, with ``TokenRefreshMiddleware``;
+   - ``mozilla-django-oidc``: a user of ``OIDCAuthenticationBackend`` behind its
+     ``SessionRefresh`` middleware, with the session keys that make it consider the login fresh.
+
+   Ratios are req/s relative to ``plain`` (goal for ours: >= 0.99), on a ``login_required``
+   view and on a view that never reads ``request.user`` (goal: no query more than plain).
+2. ``--callgrind N``: the same sides, one valgrind process each, counting the instructions of
+   N requests after a warm-up (deterministic: the figure to decide by on a busy machine).
+3. Backend construction, which Django does on every request: ours vs ``ModelBackend`` vs
    mozilla-django-oidc's.
-3. Refresh storm (PostgreSQL only): N simultaneous requests with an expired token over K
+4. Refresh storm (PostgreSQL only): N simultaneous requests with an expired token over K
    processes, for several logins, with rotating refresh tokens — refresh calls per login
    (goal: 1), successes and logouts.
 
@@ -26,8 +37,12 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import random
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import timeit
 from datetime import timedelta
@@ -58,121 +73,174 @@ from authgear_django.models import AuthgearLogin  # noqa: E402
 from authgear_django.store import SESSION_LOGIN_KEY  # noqa: E402
 from tests.bursts import request_burst  # noqa: E402
 from tests.conftest import LoginFlow  # noqa: E402
-from tests.fake_authgear import FakeUser  # noqa: E402
+from tests.fake_authgear import FakeAuthgear, FakeUser  # noqa: E402
 from tests.fake_authgear_server import serve_fake_authgear  # noqa: E402
 
 OURS = "authgear_django.middleware.TokenRefreshMiddleware"
+MOZILLA_MIDDLEWARE = "mozilla_django_oidc.middleware.SessionRefresh"
+MOZILLA_BACKEND = "mozilla_django_oidc.auth.OIDCAuthenticationBackend"
+PRIVATE = "/private/"  # login_required: reads request.user
+PUBLIC = "/"  # never reads request.user
+PLAIN, TWIN, AUTHGEAR, MOZILLA = "plain", "plain twin", "authgear_django", "mozilla-django-oidc"
+SIDES = (PLAIN, TWIN, AUTHGEAR, MOZILLA)
 
 
-def hot_path(requests_per_round: int, rounds: int, flow: LoginFlow) -> None:
-    ours = flow.client
+def build_sides(fake: FakeAuthgear, ours_middleware: str, warm_up: int = 100) -> dict[str, Client]:
+    """One logged-in client per side, each with the middleware chain of its stack."""
     plain_middleware = [m for m in settings.MIDDLEWARE if m != OURS]
-    get_user_model().objects.create_user("plain", password="bench-password")
-    plain = Client()
-    with override_settings(MIDDLEWARE=plain_middleware):
-        plain.get("/")  # builds this client's middleware chain without ours
-        # logs in through Django's LoginView, as a real password user would
-        plain.post("/accounts/login/", {"username": "plain", "password": "bench-password"})
+    where = settings.MIDDLEWARE.index(OURS)
+    ours_stack = [*plain_middleware[:where], ours_middleware, *plain_middleware[where:]]
+    mozilla_stack = [*plain_middleware[:where], MOZILLA_MIDDLEWARE, *plain_middleware[where:]]
+    settings.ROOT_URLCONF = "benchmarks.bench_urls"
+    # mozilla's backend and middleware read these when built (its backend: on every request)
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, MOZILLA_BACKEND]
+    settings.OIDC_OP_AUTHORIZATION_ENDPOINT = f"{fake.endpoint}/oauth2/authorize"
+    settings.OIDC_OP_TOKEN_ENDPOINT = f"{fake.endpoint}/oauth2/token"
+    settings.OIDC_OP_USER_ENDPOINT = f"{fake.endpoint}/oauth2/userinfo"
+    settings.OIDC_RP_CLIENT_ID = "bench-client"
+    settings.OIDC_RP_CLIENT_SECRET = "bench-secret"
 
-    plain_twin = Client()  # same user and stack as ``plain``: measures the noise floor
-    with override_settings(MIDDLEWARE=plain_middleware):
-        plain_twin.get("/")  # builds this client's middleware chain without ours
-        # logs in through Django's LoginView, as a real password user would
-        plain_twin.post("/accounts/login/", {"username": "plain", "password": "bench-password"})
+    users = get_user_model().objects
+    users.create_user("plain", password="bench-password")
+    sides: dict[str, Client] = {}
+    for name in (PLAIN, TWIN):  # same user, same stack: the pair measures the noise floor
+        client = Client()
+        with override_settings(MIDDLEWARE=plain_middleware):
+            client.get(PUBLIC)  # builds this client's middleware chain
+            # logs in through Django's LoginView, as a real password user would
+            client.post("/accounts/login/", {"username": "plain", "password": "bench-password"})
+        sides[name] = client
 
-    for client in (ours, plain, plain_twin):  # warm-up, and a sanity check of what is measured
-        for _ in range(200):
-            response = client.get("/private/")
+    ours = Client()
+    with override_settings(MIDDLEWARE=ours_stack):
+        ours.get(PUBLIC)
+        assert LoginFlow(ours, fake).login(FakeUser()).status_code == 302
+    sides[AUTHGEAR] = ours
+
+    mozilla = Client()
+    with override_settings(MIDDLEWARE=mozilla_stack):
+        mozilla.get(PUBLIC)
+    mozilla.force_login(users.create_user("mozilla"), backend=MOZILLA_BACKEND)
+    session = mozilla.session
+    session["oidc_id_token_expiration"] = time.time() + 86_400  # SessionRefresh: still fresh
+    session.save()
+    sides[MOZILLA] = mozilla
+
+    for client in sides.values():  # warm-up, and a check of what is measured
+        for _ in range(warm_up):
+            response = client.get(PRIVATE)
         assert response.status_code == 200, response.status_code
+        assert client.get(PUBLIC).status_code == 200
+    return sides
 
-    ours_times: list[float] = []
-    plain_times: list[float] = []
-    ratios = []
-    twin_a: list[float] = []
-    twin_b: list[float] = []
+
+def interleaved(sides: dict[str, Client], path: str, requests_per_round: int, rounds: int) -> None:
+    """Every side in turn, in a new shuffled order each time; req/s from median latencies."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    round_ratios: dict[str, list[float]] = {name: [] for name in sides}
+    order = list(sides)
+    shuffle = random.Random(2024).shuffle
+    clock = time.perf_counter
     gc.disable()  # a collection landing on one side would decide the comparison
     try:
-        for round_number in range(rounds):
-            first, second = (ours, plain) if round_number % 2 == 0 else (plain, ours)
-            round_ours: list[float] = []
-            round_plain: list[float] = []
-            for _ in range(requests_per_round // 4):  # plain vs plain, same conditions
-                start = time.perf_counter()
-                plain.get("/private/")
-                middle = time.perf_counter()
-                plain_twin.get("/private/")
-                end = time.perf_counter()
-                twin_a.append(middle - start)
-                twin_b.append(end - middle)
+        for _ in range(rounds):
+            this_round: dict[str, list[float]] = {name: [] for name in sides}
             for _ in range(requests_per_round):
-                start = time.perf_counter()
-                first.get("/private/")
-                middle = time.perf_counter()
-                second.get("/private/")
-                end = time.perf_counter()
-                a, b = middle - start, end - middle
-                round_ours.append(a if first is ours else b)
-                round_plain.append(b if first is ours else a)
+                # shuffled, not rotated: with a fixed cycle one side would always follow the
+                # slowest one (cold caches after it) and look slower than its twin
+                shuffle(order)
+                for name in order:
+                    client = sides[name]
+                    start = clock()
+                    client.get(path)
+                    this_round[name].append(clock() - start)
             gc.collect()
-            ratios.append(statistics.median(round_plain) / statistics.median(round_ours))
-            ours_times += round_ours
-            plain_times += round_plain
+            plain_median = statistics.median(this_round[PLAIN])
+            for name, latencies in this_round.items():
+                round_ratios[name].append(plain_median / statistics.median(latencies))
+                times[name] += latencies
     finally:
         gc.enable()
-    ours_rate = 1 / statistics.median(ours_times)
-    plain_rate = 1 / statistics.median(plain_times)
-
-    with CaptureQueriesContext(connection) as ours_queries:
-        ours.get("/private/")
-    with CaptureQueriesContext(connection) as plain_queries:
-        plain.get("/private/")
-
-    ratio = ours_rate / plain_rate
-    print(
-        f"hot path ({rounds} rounds x {requests_per_round} alternating requests; "
-        "rates from median latencies):"
-    )
-    print(f"  authgear_django   {ours_rate:8.0f} req/s")
-    print(f"  plain Django      {plain_rate:8.0f} req/s")
-    verdict = "ok" if ratio >= 0.99 else "BELOW GOAL"
-    print(
-        f"  throughput ratio  {ratio:8.3f}   (goal >= 0.99: {verdict}; rounds: "
-        + ", ".join(f"{r:.3f}" for r in ratios)
-        + ")"
-    )
-    noise = statistics.median(twin_a) / statistics.median(twin_b)
-    print(
-        f"  noise floor       {noise:8.3f}   (plain vs plain, same run: how far from 1.000 "
-        "measurement alone moves a ratio)"
-    )
-    equal = "ok" if len(ours_queries) == len(plain_queries) else "NOT EQUAL"
-    print(
-        f"  queries/request   {len(ours_queries)} vs {len(plain_queries)}   (goal: equal: {equal})"
-    )
-    print(f"  refresh calls during the hot path: {flow.fake.calls['refresh']} (goal: 0)")
+    plain_rate = 1 / statistics.median(times[PLAIN])
+    print(f"{path} ({rounds} rounds x {requests_per_round} interleaved requests per side):")
+    for name in sides:
+        rate = 1 / statistics.median(times[name])
+        rounds_text = ", ".join(f"{r:.3f}" for r in round_ratios[name])
+        note = ""
+        if name == TWIN:
+            note = "  <- noise floor"
+        elif name == AUTHGEAR:
+            note = "  (goal >= 0.99: " + ("ok" if rate / plain_rate >= 0.99 else "BELOW") + ")"
+        print(
+            f"  {name:20} {rate:7.0f} req/s  {rate / plain_rate:6.3f}x plain{note}"
+            f"   rounds: {rounds_text}"
+        )
 
 
-def middleware_overhead(flow: LoginFlow) -> None:
-    """The middleware alone on a logged-in request whose session is loaded: its hot-path cost."""
-    from django.http import HttpResponse
-    from django.test import RequestFactory
+def queries_per_request(sides: dict[str, Client]) -> None:
+    print("queries per request (" + ", ".join(sides) + "):")
+    for path in (PRIVATE, PUBLIC):
+        counts = []
+        for client in sides.values():
+            with CaptureQueriesContext(connection) as queries:
+                client.get(path)
+            counts.append(len(queries))
+        goal = "ok" if counts[SIDES.index(AUTHGEAR)] <= counts[0] else "MORE THAN PLAIN"
+        print(f"  {path:10} {counts}   (ours <= plain: {goal})")
 
-    from authgear_django.middleware import TokenRefreshMiddleware
 
-    engine = __import__(settings.SESSION_ENGINE, fromlist=["SessionStore"])
-    request = RequestFactory().get("/private/")
-    request.session = engine.SessionStore(flow.client.session.session_key)
-    request.session.load()
-    response = HttpResponse()
-    bare = lambda request: response  # noqa: E731
-    middleware = TokenRefreshMiddleware(bare)
-    number = 200_000
-    with_ours = min(timeit.repeat(lambda: middleware(request), number=number, repeat=5)) / number
-    without = min(timeit.repeat(lambda: bare(request), number=number, repeat=5)) / number
-    print(
-        f"TokenRefreshMiddleware hot path: {(with_ours - without) * 1e6:.2f} us per request "
-        f"(no query, no network call)"
-    )
+def callgrind_child(client: Client, path: str, requests: int) -> None:
+    """Inside valgrind: zero the counters, make the requests, dump (the part ``.1``)."""
+    for _ in range(20):
+        client.get(path)
+    gc.collect()
+    gc.disable()
+    control = [_tool("callgrind_control"), str(os.getpid())]
+    subprocess.run([*control, "--zero"], check=True, capture_output=True)  # noqa: S603
+    for _ in range(requests):
+        client.get(path)
+    subprocess.run([*control, "--dump"], check=True, capture_output=True)  # noqa: S603
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SystemExit(f"{name} not found: apt-get install valgrind")
+    return path
+
+
+def callgrind_all(args: argparse.Namespace) -> None:
+    """One valgrind process per side; instructions per request, and ratios to plain."""
+    results: dict[str, float] = {}
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in args.sides.split(","):
+            out = Path(folder) / f"side{SIDES.index(name)}.out"
+            command = [
+                _tool("valgrind"),
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                str(Path(__file__).resolve()),
+                f"--callgrind={args.callgrind}",
+                f"--callgrind-side={name}",
+                f"--path={args.path}",
+                f"--ours-middleware={args.ours_middleware}",
+            ]
+            child = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+                command, env=env, capture_output=True, text=True, timeout=1800
+            )
+            if child.returncode:
+                raise SystemExit(f"{name} failed under valgrind:\n{child.stderr[-3000:]}")
+            dumped = Path(f"{out}.1").read_text()
+            total = next(
+                int(line.split()[1]) for line in dumped.splitlines() if line.startswith("summary:")
+            )
+            results[name] = total / args.callgrind
+    print(f"callgrind, {args.path}, {args.callgrind} requests per side ({connection.vendor}):")
+    for name, instructions in results.items():
+        ratio = f"{results[PLAIN] / instructions:6.3f}x plain" if PLAIN in results else ""
+        print(f"  {name:20} {instructions:11,.0f} instructions/request  {ratio}")
 
 
 def backend_construction() -> None:
@@ -247,26 +315,52 @@ def refresh_storm(fake: object, logins: int, requests_each: int, processes: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=3000, help="requests per round and side")
+    parser.add_argument("--requests", type=int, default=1500, help="requests per round and side")
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--callgrind",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of timing: count instructions of N requests per side under valgrind",
+    )
+    parser.add_argument(
+        "--sides", default=",".join(SIDES), help="sides of --callgrind (default: all)"
+    )
+    parser.add_argument("--callgrind-side", help=argparse.SUPPRESS)  # a valgrind child
+    parser.add_argument(
+        "--path", default=PRIVATE, help="view of --callgrind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--ours-middleware",
+        default=OURS,
+        help="dotted path of the refresh middleware to measure as ours (to compare versions)",
+    )
     parser.add_argument("--storm-logins", type=int, default=5)
     parser.add_argument("--storm-requests", type=int, default=20)
     parser.add_argument("--storm-processes", type=int, default=4)
     args = parser.parse_args()
 
+    if args.callgrind and not args.callgrind_side:
+        callgrind_all(args)
+        return
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         with serve_fake_authgear() as fake:
             settings.AUTHGEAR_ENDPOINT = fake.endpoint
-            flow = LoginFlow(Client(), fake)
-            assert flow.login(FakeUser()).status_code == 302
+            sides = build_sides(fake, args.ours_middleware, 2 if args.callgrind_side else 100)
+            if args.callgrind_side:
+                callgrind_child(sides[args.callgrind_side], args.path, args.callgrind)
+                return
             print(
                 f"database: {connection.vendor}; Python {sys.version.split()[0]}; "
                 f"Django {django.get_version()}"
             )
-            hot_path(args.requests, args.rounds, flow)
-            middleware_overhead(flow)
+            for path in (PRIVATE, PUBLIC):
+                interleaved(sides, path, args.requests, args.rounds)
+            queries_per_request(sides)
+            print(f"refresh calls during the run: {fake.calls['refresh']} (goal: 0)")
             backend_construction()
             if connection.vendor == "postgresql":
                 refresh_storm(fake, args.storm_logins, args.storm_requests, args.storm_processes)
