@@ -140,6 +140,12 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
     user: Any  # the project's user model, as authenticate() returned it
     result: LoginResult
     attempt: LoginAttempt
+    error: AuthgearError
+    attempt_next_url: str | None = None
+
+    #: Where a failed login lands (mozilla-django-oidc's hook). ``None``, the default: our error
+    #: page, which says what went wrong with the right status and a "Try again" link.
+    failure_url: str | None = None
 
     def get(self, request: HttpRequest) -> HttpResponse:
         attempt: LoginAttempt | None = None
@@ -150,7 +156,24 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
             return self.login_success()
         except AuthgearError as error:
             login_failed(request, error)
-            return error_response(request, error, next_url=attempt.next_url if attempt else None)
+            self.error = error
+            self.attempt_next_url = attempt.next_url if attempt else None
+            return self.login_failure()
+
+    @property
+    def success_url(self) -> str:
+        """Where a successful login lands (mozilla's hook): the attempt's safe ``next``, else
+        ``AUTHGEAR_LOGIN_REDIRECT_URL``. A subclass may override it."""
+        return safe_next_url(self.request, self.attempt.next_url) or resolve_url(
+            conf.AUTHGEAR_LOGIN_REDIRECT_URL
+        )
+
+    def login_failure(self) -> HttpResponse:
+        """mozilla's hook for a failed login: redirect to ``failure_url`` when a subclass sets
+        one, otherwise render our error page. ``self.error`` holds the failure."""
+        if self.failure_url:
+            return HttpResponseRedirect(resolve_url(self.failure_url))
+        return error_response(self.request, self.error, next_url=self.attempt_next_url)
 
     def login_success(self) -> HttpResponse:
         request = self.request
@@ -172,10 +195,7 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
             created=result.created,
             claims=result.claims,
         )
-        target = safe_next_url(request, self.attempt.next_url) or resolve_url(
-            conf.AUTHGEAR_LOGIN_REDIRECT_URL
-        )
-        return HttpResponseRedirect(target)
+        return HttpResponseRedirect(self.success_url)
 
 
 SIGNED_OUT_MESSAGE = "You have been signed out."

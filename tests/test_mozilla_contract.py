@@ -206,3 +206,28 @@ def test_get_userinfo_can_add_to_what_the_other_hooks_see(
     use_backend(settings, "TitleCaseNamesBackend")
     login(fake_authgear, FakeUser(given_name="ada"))
     assert User.objects.get().first_name == "Ada"
+
+
+@pytest.mark.urls("tests.mozilla_view_urls")
+def test_view_hooks_success_url_and_failure_url_decide_where_the_login_lands(
+    fake_authgear: FakeAuthgear,
+) -> None:
+    """mozilla's ``success_url`` and ``failure_url``/``login_failure`` hooks work on our view."""
+    flow = LoginFlow(Client(), fake_authgear)
+    response = flow.login(FakeUser())
+    assert response.status_code == 302 and response["Location"] == "/dashboard/"
+    assert "_auth_user_id" in flow.client.session
+
+    refused = LoginFlow(Client(), fake_authgear)
+    response = refused.finish(fake_authgear.deny(refused.start()))
+    assert response.status_code == 302 and response["Location"] == "/login-failed/"
+    assert "_auth_user_id" not in refused.client.session
+
+
+def test_without_a_failure_url_a_failed_login_shows_our_error_page(
+    fake_authgear: FakeAuthgear,
+) -> None:
+    refused = LoginFlow(Client(), fake_authgear)
+    response = refused.finish(fake_authgear.deny(refused.start()))
+    assert response.status_code == 403
+    assert b"Sign-in cancelled" in response.content and b"Try again" in response.content
