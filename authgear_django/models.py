@@ -90,9 +90,15 @@ class AuthgearLogin(models.Model):
     scope = models.CharField(max_length=1000, blank=True)
     sid = models.CharField("Authgear session (sid)", max_length=255, blank=True)
     auth_time = models.DateTimeField("authenticated at", null=True, blank=True)
-    user_agent = models.CharField("device", max_length=255, blank=True)
+    user_agent = models.CharField("User-Agent", max_length=255, blank=True)
+    ip_address = models.GenericIPAddressField(
+        "IP address at sign-in", null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField("logged in at", auto_now_add=True)
     last_refreshed_at = models.DateTimeField("last refresh", null=True, blank=True)
+    last_checked_at = models.DateTimeField(
+        "Authgear session last confirmed", null=True, blank=True, editable=False
+    )
     refresh_count = models.PositiveIntegerField(default=0)
     # Set when a refresh stored an ID token whose key could not be fetched yet (the tokens are
     # kept: with rotation the old refresh token is dead); cleared once it is verified. Kept on
