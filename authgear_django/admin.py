@@ -18,14 +18,19 @@ from django.forms import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
+from authgear_django.devices import describe
 from authgear_django.models import AuthgearAccount, AuthgearLogin
 from authgear_django.store import end_logins, logins_of_user
 
 LOGIN_FIELDS = (
+    "device",
     "user_agent",
+    "ip_address",
     "created_at",
     "last_refreshed_at",
+    "last_checked_at",
     "access_token_expires_at",
     "refresh_count",
     "auth_time",
@@ -57,7 +62,16 @@ class RevokingInlineFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
             revoke_logins([obj])
 
 
-class AuthgearLoginInline(admin.TabularInline):  # type: ignore[type-arg]
+class LoginDeviceMixin:
+    """The device and browser of a login, as the "Your sessions" page shows them."""
+
+    @admin.display(description="device and browser")
+    def device(self, login: AuthgearLogin) -> str:
+        # not through sessions_views: the admin module must not import the views
+        return describe(login.user_agent, gettext)
+
+
+class AuthgearLoginInline(LoginDeviceMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = AuthgearLogin
     formset = RevokingInlineFormSet
     extra = 0
@@ -159,12 +173,14 @@ class AuthgearAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(AuthgearLogin)
-class AuthgearLoginAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuthgearLoginAdmin(LoginDeviceMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "account",
-        "user_agent",
+        "device",
+        "ip_address",
         "created_at",
         "last_refreshed_at",
+        "last_checked_at",
         "access_token_expires_at",
     )
     list_select_related = ("account__user",)

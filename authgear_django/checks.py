@@ -54,6 +54,7 @@ def check_settings(
     messages.extend(_check_roles_and_keys())
     messages.extend(_check_mozilla_leftovers())
     messages.extend(_check_admin_link())
+    messages.extend(_check_login_url())
     return messages
 
 
@@ -270,6 +271,74 @@ def _check_admin_link() -> list[checks.CheckMessage]:
             id="authgear_django.W009",
         )
     ]
+
+
+OUR_LOGIN_URL_NAME = "authgear_django:login"
+
+
+def _check_login_url() -> list[checks.CheckMessage]:
+    """``login_required`` and ``LoginRequiredMiddleware`` send visitors to ``LOGIN_URL``.
+
+    Django's default (``/accounts/login/``) is usually a 404 in a project that logs in only
+    through Authgear; with a password backend it may well be a real login page, so then quiet.
+    """
+    if _password_backend_installed() or _login_url_is_ours():
+        return []
+    return [
+        checks.Warning(
+            "LOGIN_URL is not authgear_django's login view, and no password backend "
+            "(ModelBackend) is in AUTHENTICATION_BACKENDS.",
+            hint=f'Set LOGIN_URL = "{OUR_LOGIN_URL_NAME}", so that login_required and '
+            "LoginRequiredMiddleware send visitors to Authgear (and back to the page they "
+            "asked for).",
+            id="authgear_django.W011",
+        )
+    ]
+
+
+def _login_url_is_ours() -> bool:
+    """``LOGIN_URL`` (a URL name, path or URL) resolves to :class:`AuthgearLoginView`."""
+    from django.shortcuts import resolve_url
+    from django.urls import NoReverseMatch, Resolver404, get_script_prefix, resolve
+
+    from authgear_django.views import AuthgearLoginView
+
+    try:
+        path = urlsplit(str(resolve_url(conf.LOGIN_URL))).path
+    except (NoReverseMatch, ValueError):
+        return False
+    prefix = get_script_prefix()  # reverse() adds it; resolve() expects the path without it
+    if prefix != "/" and path.startswith(prefix):
+        path = "/" + path[len(prefix) :]
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return False
+    view_class = getattr(match.func, "view_class", None)
+    return isinstance(view_class, type) and issubclass(view_class, AuthgearLoginView)
+
+
+def _password_backend_installed() -> bool:
+    """A ``ModelBackend`` (or a password-login subclass): its login page may be ``LOGIN_URL``.
+
+    OpenID Connect backends (ours, mozilla's) and ``RemoteUserBackend`` subclass it too, yet
+    offer no login page.
+    """
+    from django.contrib.auth.backends import ModelBackend, RemoteUserBackend
+    from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+    for path in conf.AUTHENTICATION_BACKENDS:
+        try:
+            backend = import_string(path)
+        except ImportError:
+            continue
+        if (
+            isinstance(backend, type)
+            and issubclass(backend, ModelBackend)
+            and not issubclass(backend, (OIDCAuthenticationBackend, RemoteUserBackend))
+        ):
+            return True
+    return False
 
 
 def _is_our_backend(path: str) -> bool:

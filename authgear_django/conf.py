@@ -23,6 +23,8 @@ DEFAULT_HTTP_TIMEOUT = 5.0
 DEFAULT_LOGOUT_STATE_MAX_AGE = 600
 DEFAULT_WEBHOOK_MAX_EVENT_AGE = 7 * 24 * 3600
 DEFAULT_WEBHOOK_EVENT_RETENTION = 30 * 24 * 3600
+# Authgear caches its userinfo answers for 5 minutes: checking more often mostly sees them.
+DEFAULT_SESSION_CHECK_INTERVAL = 300
 
 # System check IDs of the setting rules (the README's catalogue lists them).
 MISSING = "authgear_django.E001"
@@ -245,6 +247,23 @@ class AuthgearSettings:
                 "AUTHGEAR_REFRESH_RETRY_INTERVAL", self._get("AUTHGEAR_REFRESH_RETRY_INTERVAL", 10)
             ),
         )
+
+    @property
+    def AUTHGEAR_SESSION_CHECK_INTERVAL(self) -> int | None:
+        """Seconds between two confirmations that a login's Authgear session is alive (one
+        userinfo call); ``None``: never. Bounds how long a session ended at Authgear stays
+        signed in here (Authgear has no back-channel logout)."""
+        value = self._get("AUTHGEAR_SESSION_CHECK_INTERVAL", DEFAULT_SESSION_CHECK_INTERVAL)
+        if value is None:
+            return None
+        try:
+            return _integer("AUTHGEAR_SESSION_CHECK_INTERVAL", value, minimum=1)
+        except SettingError:
+            raise SettingError(
+                "AUTHGEAR_SESSION_CHECK_INTERVAL must be a positive whole number of seconds "
+                "or None.",
+                hint="Use 300 (Authgear caches userinfo for 5 minutes) or None to turn it off.",
+            ) from None
 
     @property
     def AUTHGEAR_CLOCK_LEEWAY(self) -> int:
@@ -486,6 +505,11 @@ class AuthgearSettings:
     @property
     def LOGOUT_REDIRECT_URL(self) -> str:
         return str(self._get("LOGOUT_REDIRECT_URL", None) or "/")
+
+    @property
+    def LOGIN_URL(self) -> str:
+        """Where Django sends anonymous visitors: a URL name or a URL (``reverse_lazy`` too)."""
+        return str(self._get("LOGIN_URL", None) or "/accounts/login/")
 
     @property
     def SESSION_ENGINE(self) -> str:

@@ -36,6 +36,7 @@ from authgear_django import responses
 from authgear_django.authorization import LOGIN_OPTIONS, LoginAttempt, clean_login_options
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
+from authgear_django.devices import sign_in_address
 from authgear_django.exceptions import AuthgearError, ConfigurationError, ReauthenticationFailed
 from authgear_django.login_flow import (
     LoginResult,
@@ -46,7 +47,7 @@ from authgear_django.login_flow import (
     take_attempt,
 )
 from authgear_django.logsafe import printable
-from authgear_django.models import AuthgearAccount
+from authgear_django.models import AuthgearAccount, AuthgearLogin
 from authgear_django.provider import get_client
 from authgear_django.responses import (
     MAX_LOGGED_DETAIL,
@@ -182,6 +183,10 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
         with transaction.atomic():
             auth.login(request, self.user)
             login = create_login(request, result.account, result.tokens, result.id_token_claims)
+            # Until create_login records it itself (store.py): the address at sign-in.
+            login.ip_address = sign_in_address(request.META.get("REMOTE_ADDR"))
+            if login.ip_address:
+                AuthgearLogin.objects.filter(pk=login.pk).update(ip_address=login.ip_address)
         if replaced is not None:
             # The browser logged in again: the old row's session is gone. Do not revoke at
             # Authgear: that could end the SSO session the new login belongs to.

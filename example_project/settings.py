@@ -127,6 +127,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+if django.VERSION >= (5, 1):
+    # Every page needs a login unless its view is marked login_not_required (the landing page,
+    # the bearer-token API, and all of authgear_django's views are).
+    MIDDLEWARE.append("django.contrib.auth.middleware.LoginRequiredMiddleware")
 
 AUTHENTICATION_BACKENDS = [
     "authgear_django.backends.AuthgearBackend",
@@ -197,6 +201,11 @@ AUTHGEAR_POST_LOGOUT_REDIRECT_URI = os.environ.get("AUTHGEAR_POST_LOGOUT_REDIREC
 AUTHGEAR_WEBHOOK_SECRET = os.environ.get("AUTHGEAR_WEBHOOK_SECRET") or None
 if _env_list("AUTHGEAR_TOKEN_ENCRYPTION_KEYS"):
     AUTHGEAR_TOKEN_ENCRYPTION_KEYS = _env_list("AUTHGEAR_TOKEN_ENCRYPTION_KEYS")
+# Authgear's role "admin" (the local provider's demo user has it) makes a Django admin: staff
+# and superuser, set at each login and refresh, and cleared when the role is removed. Grant the
+# role in the portal (User Management -> Roles) only to people who may administer this site.
+AUTHGEAR_STAFF_ROLES = ["admin"]
+AUTHGEAR_SUPERUSER_ROLES = ["admin"]
 
 LOGGING = {
     "version": 1,

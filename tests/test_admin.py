@@ -370,3 +370,29 @@ def test_djangos_delete_selected_on_accounts_revokes_their_logins(
     assert not AuthgearAccount.objects.exists()
     assert fake_authgear.live_refresh_tokens() == []
     assert User.objects.filter(pk=account.user_id).exists()
+
+
+def test_login_pages_show_device_address_and_last_check_like_the_sessions_page(
+    fake_authgear: FakeAuthgear, admin_client: Client
+) -> None:
+    chrome_on_windows = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36"
+    )
+    flow = LoginFlow(
+        Client(HTTP_USER_AGENT=chrome_on_windows, REMOTE_ADDR="203.0.113.44"), fake_authgear
+    )
+    flow.login(FakeUser())
+    login = AuthgearLogin.objects.get()
+    AuthgearLogin.objects.filter(pk=login.pk).update(last_checked_at=login.created_at)
+    pages = [
+        "/admin/authgear_django/authgearlogin/",
+        f"/admin/authgear_django/authgearlogin/{login.pk}/change/",
+        f"/admin/authgear_django/authgearaccount/{login.account_id}/change/",  # the inline
+    ]
+    for page in pages:
+        html = admin_client.get(page).content.decode()
+        assert "Windows computer, Chrome" in html, page
+        assert "203.0.113.44" in html, page
+        assert "device and browser" in html.lower(), page
+        assert "authgear session last confirmed" in html.lower(), page

@@ -15,6 +15,7 @@ from django.core import checks
 from django.core.cache.backends.dummy import DummyCache
 from django.core.management import call_command
 from django.test import override_settings
+from django.urls import get_script_prefix, reverse_lazy, set_script_prefix
 
 from authgear_django.admin import AuthgearUserAdminMixin
 from authgear_django.checks import check_settings
@@ -65,8 +66,9 @@ def test_check_ids_are_unique_and_stable() -> None:
     for module in ("checks.py", "conf.py"):
         source = (ROOT / "authgear_django" / module).read_text()
         found += re.findall(r'"(authgear_django\.[EW]\d{3})"', source)
-    assert len(found) == len(set(found)) == 20
+    assert len(found) == len(set(found)) == 21
     assert "authgear_django.W008" in found and "authgear_django.W009" in found
+    assert "authgear_django.W011" in found
 
 
 def test_every_check_is_registered_with_django() -> None:
@@ -207,3 +209,79 @@ def test_user_admin_with_the_mixin_is_silent(user_admin: dict[Any, Any]) -> None
 def test_no_user_admin_at_all_is_silent(user_admin: dict[Any, Any]) -> None:
     del user_admin[get_user_model()]
     assert ids() == []
+
+
+# --- W011: LOGIN_URL does not lead to Authgear, and there is no password login ----------------
+
+ONLY_AUTHGEAR = ["authgear_django.backends.AuthgearBackend"]
+PASSWORD_LOGIN = "password_login"  # tests/urls.py: Django's LoginView at /accounts/login/
+
+
+@pytest.mark.parametrize(
+    "login_url", ["/accounts/login/", PASSWORD_LOGIN, "https://sso.example.com/login/", "nowhere"]
+)
+def test_login_url_elsewhere_without_password_backend_is_w011(login_url: str) -> None:
+    (message,) = messages(AUTHENTICATION_BACKENDS=ONLY_AUTHGEAR, LOGIN_URL=login_url)
+    assert isinstance(message, checks.Warning)
+    assert message.id == "authgear_django.W011"
+    assert 'LOGIN_URL = "authgear_django:login"' in (message.hint or "")
+
+
+def test_django_default_login_url_without_password_backend_is_w011(
+    settings: Any,
+) -> None:
+    del settings.LOGIN_URL  # Django's default: /accounts/login/
+    assert ids(AUTHENTICATION_BACKENDS=ONLY_AUTHGEAR) == ["authgear_django.W011"]
+
+
+@pytest.mark.parametrize(
+    "login_url",
+    [
+        "authgear_django:login",
+        "authgear_django:signup",  # the same view, opening Authgear's sign-up page
+        "/auth/login/",
+        "http://testserver/auth/login/",
+        reverse_lazy("authgear_django:login"),
+    ],
+)
+def test_login_url_of_our_login_view_is_silent(login_url: object) -> None:
+    assert ids(AUTHENTICATION_BACKENDS=ONLY_AUTHGEAR, LOGIN_URL=login_url) == []
+
+
+def test_login_url_name_under_a_script_prefix_is_silent() -> None:
+    """reverse() adds the prefix (FORCE_SCRIPT_NAME, a sub-path deployment); resolve() must not
+    see it."""
+    before = get_script_prefix()
+    set_script_prefix("/app/")
+    try:
+        assert ids(AUTHENTICATION_BACKENDS=ONLY_AUTHGEAR, LOGIN_URL="authgear_django:login") == []
+        assert ids(AUTHENTICATION_BACKENDS=ONLY_AUTHGEAR, LOGIN_URL=PASSWORD_LOGIN) == [
+            "authgear_django.W011"
+        ]
+    finally:
+        set_script_prefix(before)
+
+
+@pytest.mark.parametrize(
+    "password_backend",
+    [
+        "django.contrib.auth.backends.ModelBackend",
+        "django.contrib.auth.backends.AllowAllUsersModelBackend",  # a subclass counts
+    ],
+)
+def test_login_url_elsewhere_with_a_password_backend_is_silent(password_backend: str) -> None:
+    """A password login page may rightly be LOGIN_URL (e.g. the admin's staff log in there)."""
+    backends = [*ONLY_AUTHGEAR, password_backend]
+    assert ids(AUTHENTICATION_BACKENDS=backends, LOGIN_URL=PASSWORD_LOGIN) == []
+
+
+def test_oidc_and_remote_user_backends_are_not_password_backends() -> None:
+    """They subclass ModelBackend too, yet offer no login page of their own."""
+    backends = [
+        "tests.custom_backend.CustomBackend",
+        "mozilla_django_oidc.auth.OIDCAuthenticationBackend",
+        "django.contrib.auth.backends.RemoteUserBackend",
+    ]
+    assert ids(AUTHENTICATION_BACKENDS=backends, LOGIN_URL=PASSWORD_LOGIN) == [
+        "authgear_django.W011"
+    ]

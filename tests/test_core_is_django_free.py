@@ -12,6 +12,7 @@ CORE_MODULES = [
     "authgear_django.authorization",
     "authgear_django.client",
     "authgear_django.crypto",
+    "authgear_django.devices",
     "authgear_django.exceptions",
     "authgear_django.logsafe",
     "authgear_django.session_entry",

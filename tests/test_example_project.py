@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 from django.conf import settings
 from django.test import Client, override_settings
@@ -154,3 +155,84 @@ def test_guide_flow_landing_login_welcome_private_logout(fake_authgear: FakeAuth
     assert logout["Location"].startswith("https://authgear.test/oauth2/end_session?")
     assert "post_logout_redirect_uri=http%3A%2F%2Ftestserver%2F" in logout["Location"]
     assert client.get("/private/").status_code == 302
+
+
+# --- LoginRequiredMiddleware and the demo user's admin role -----------------------------------
+
+LOGIN_REQUIRED_MIDDLEWARE = "django.contrib.auth.middleware.LoginRequiredMiddleware"
+# What the example's settings say about logins and roles, in a process of its own.
+SHOW_LOGIN_SETTINGS = (
+    "import json; from django.conf import settings; print(json.dumps({"
+    "'MIDDLEWARE': settings.MIDDLEWARE, 'LOGIN_URL': settings.LOGIN_URL, "
+    "'AUTHENTICATION_BACKENDS': settings.AUTHENTICATION_BACKENDS, "
+    "'AUTHGEAR_STAFF_ROLES': settings.AUTHGEAR_STAFF_ROLES, "
+    "'AUTHGEAR_SUPERUSER_ROLES': settings.AUTHGEAR_SUPERUSER_ROLES}))"
+)
+
+
+@pytest.fixture(scope="module")
+def example_login_settings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    key_file = tmp_path_factory.mktemp("example") / "key"
+    result = manage(
+        "shell",
+        "-c",
+        SHOW_LOGIN_SETTINGS,
+        DJANGO_DEBUG="true",
+        EXAMPLE_SECRET_KEY_FILE=str(key_file),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    shown: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return shown
+
+
+def test_example_maps_the_admin_role_to_staff_and_superuser(
+    example_login_settings: dict[str, Any],
+) -> None:
+    """The local provider's demo user has the Authgear role "admin": the admin opens for them."""
+    assert example_login_settings["AUTHGEAR_STAFF_ROLES"] == ["admin"]
+    assert example_login_settings["AUTHGEAR_SUPERUSER_ROLES"] == ["admin"]
+
+
+def test_example_requires_a_login_everywhere_on_django_5_1(
+    example_login_settings: dict[str, Any],
+) -> None:
+    middleware = example_login_settings["MIDDLEWARE"]
+    if django.VERSION < (5, 1):
+        assert LOGIN_REQUIRED_MIDDLEWARE not in middleware
+        return
+    auth = middleware.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+    assert middleware.index(LOGIN_REQUIRED_MIDDLEWARE) > auth
+
+
+@pytest.mark.skipif(django.VERSION < (5, 1), reason="LoginRequiredMiddleware is new in Django 5.1")
+@pytest.mark.django_db
+@example
+def test_example_public_pages_and_the_admin_role_with_login_required_middleware(
+    fake_authgear: FakeAuthgear, example_login_settings: dict[str, Any]
+) -> None:
+    """The example's own middleware and role settings: anonymous visitors reach the landing
+    page, the sign-in and the bearer API; everything else sends them to Authgear; the demo
+    user's "admin" role makes them staff and superuser, so the admin lists Authgear accounts."""
+    with override_settings(**example_login_settings, STATIC_URL="static/"):  # admin pages
+        client = Client()
+        assert client.get("/").status_code == 200
+        api = client.get("/api/me/")
+        assert api.status_code == 401  # the bearer decorator answers, not the login redirect
+        for page in ("/welcome/", "/private/", "/call-api/", "/sensitive/"):
+            response = client.get(page)
+            assert response.status_code == 302, page
+            assert response["Location"] == f"/auth/login/?next={page}"
+        # The admin names its own login page (the password login, for ModelBackend users).
+        assert client.get("/admin/")["Location"] == "/admin/login/?next=/admin/"
+
+        flow = LoginFlow(client, fake_authgear)
+        landed = flow.login(FakeUser(email="demo@example.com", roles=["admin"]), "next=/admin/")
+        assert landed["Location"] == "/admin/"
+        admin_index = client.get("/admin/")
+        assert admin_index.status_code == 200
+        assert b"Authgear accounts" in admin_index.content
+        user = admin_index.wsgi_request.user
+        assert user.is_staff and user.is_superuser
+        accounts = client.get("/admin/authgear_django/authgearaccount/")
+        assert accounts.status_code == 200
+        assert b"demo@example.com" in accounts.content

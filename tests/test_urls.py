@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import resolve, reverse
 
+from authgear_django.sessions_views import AuthgearSessionsView
 from authgear_django.views import (
     AuthgearCallbackView,
     AuthgearLoginView,
@@ -24,6 +25,7 @@ EXPECTED = {
     "logout_return": ("/auth/logout/return/", AuthgearLogoutReturnView),
     "logout_everywhere": ("/auth/logout/everywhere/", AuthgearLogoutView),
     "webhook": ("/auth/webhook/", AuthgearWebhookView),
+    "sessions": ("/auth/sessions/", AuthgearSessionsView),
 }
 
 

@@ -15,8 +15,12 @@ from authgear_django.decorators import reauthentication_required
 from authgear_django.exceptions import AuthgearError
 from authgear_django.models import AuthgearAccount
 from authgear_django.provider import get_client
+from authgear_django.urls import login_not_required
 
 
+# With LoginRequiredMiddleware (Django 5.1+, see settings.py) every page not marked like this
+# needs a login. login_not_required is Django's decorator; on Django 4.2 it sets the same mark.
+@login_not_required
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "example/home.html")
 
@@ -60,6 +64,7 @@ def call_api(request: HttpRequest) -> HttpResponse:
     return render(request, "example/call_api.html", context)
 
 
+@login_not_required  # no session: the bearer token authenticates the caller
 @bearer_token_required
 def api_me(request: HttpRequest) -> HttpResponse:
     """An API endpoint for other apps: who does this Authgear access token belong to?"""

@@ -63,6 +63,14 @@ def test_login_lands_on_welcome_with_claims(context: BrowserContext, stack: Stac
     assert at(page.url, stack.site_url, "/private/")
     assert page.locator("main h1").inner_text() == "Private page"
 
+    # The demo user's Authgear role "admin" made them staff and superuser at this login.
+    page.locator("header nav").get_by_role("link", name="Admin", exact=True).click()
+    wait_at(page, stack.site_url, "/admin/")
+    page.get_by_role("link", name="Authgear accounts", exact=True).click()
+    wait_at(page, stack.site_url, "/admin/authgear_django/authgearaccount/")
+    assert DEMO_EMAIL in page.locator("#result_list").inner_text()
+    screenshot(page, "admin-authgear-accounts.png")
+
 
 def test_call_api_uses_the_access_token(context: BrowserContext, stack: Stack) -> None:
     page = context.new_page()
