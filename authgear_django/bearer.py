@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -164,33 +165,66 @@ def bearer_token_required(view: ViewFunc | None = None, *, scopes: Iterable[str]
     """Decorator for API views: a valid Authgear access token, optionally with ``scopes``.
 
     ``@bearer_token_required`` or ``@bearer_token_required(scopes=["orders:read"])``. The view
-    sees ``request.user`` and ``request.authgear_token`` (an :class:`AccessToken`).
+    sees ``request.user`` (and ``await request.auser()``) and ``request.authgear_token`` (an
+    :class:`AccessToken`). Works on ``async def`` views too: the wrapper is then async and the
+    check (database, and Authgear when keys must be fetched) runs in Django's sync thread.
     """
     required = tuple(scopes)
 
     def decorate(func: ViewFunc) -> ViewFunc:
-        @functools.wraps(func)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            try:
-                user, access_token = authenticate_bearer(request, required_scopes=required)
-            except AccessTokenError as error:
-                if error.status >= 500:
-                    logger.warning("authgear_django: bearer check unavailable: %s", error)
-                return error_response(error, required_scopes=required)
-            except AuthgearError as error:  # pragma: no cover - defensive: never a 500
-                logger.warning("authgear_django: bearer check failed: %s", error)
-                return error_response(
-                    AccessTokenError(
-                        str(error_page(error).message), error="temporarily_unavailable", status=503
-                    )
-                )
-            request.user = user  # type: ignore[assignment]
-            request.authgear_token = access_token  # type: ignore[attr-defined]
-            return func(request, *args, **kwargs)
+        if iscoroutinefunction(func):
 
+            @functools.wraps(func)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                refused = await sync_to_async(_admit_bearer)(request, required)
+                if refused is not None:
+                    return refused
+                return await func(request, *args, **kwargs)
+
+            wrapper: Callable[..., Any] = async_wrapper
+        else:
+
+            @functools.wraps(func)
+            def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+                refused = _admit_bearer(request, required)
+                if refused is not None:
+                    return refused
+                return func(request, *args, **kwargs)
+
+            wrapper = sync_wrapper
         setattr(wrapper, "csrf_exempt", True)  # noqa: B010 - bearer tokens are not cookies
+        # The token decides, not a session: Django 5.1's LoginRequiredMiddleware must let the
+        # request through to us (this is what its ``login_not_required`` sets).
+        setattr(wrapper, "login_required", False)  # noqa: B010
         return cast(ViewFunc, wrapper)
 
     if view is not None:
         return decorate(view)
     return decorate
+
+
+def _admit_bearer(request: HttpRequest, required: tuple[str, ...]) -> HttpResponse | None:
+    """Check the token; on success put its user on the request and return None, else the
+    401/403/503 answer. Sync (database, maybe Authgear): async views call it in a thread."""
+    try:
+        user, access_token = authenticate_bearer(request, required_scopes=required)
+    except AccessTokenError as error:
+        if error.status >= 500:
+            logger.warning("authgear_django: bearer check unavailable: %s", error)
+        return error_response(error, required_scopes=required)
+    except AuthgearError as error:  # pragma: no cover - defensive: never a 500
+        logger.warning("authgear_django: bearer check failed: %s", error)
+        return error_response(
+            AccessTokenError(
+                str(error_page(error).message), error="temporarily_unavailable", status=503
+            )
+        )
+
+    async def token_user() -> AbstractBaseUser:
+        return user
+
+    request.user = user  # type: ignore[assignment]
+    # Django's own request.auser would load the session's user (usually anonymous here)
+    request.auser = token_user  # type: ignore[assignment]
+    request.authgear_token = access_token  # type: ignore[attr-defined]
+    return None

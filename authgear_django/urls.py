@@ -1,18 +1,15 @@
 """The app's URLs: ``path("auth/", include("authgear_django.urls"))``.
 
-Every view here is reachable without a Django login (it is how one logs in, out, or how
-Authgear calls us), so each is marked ``login_not_required``: a project using Django 5.1's
-``LoginRequiredMiddleware`` must not send its visitors from the login page to the login page.
+Every view here but the sessions page is reachable without a Django login (it is how one logs
+in, out, or how Authgear calls us), so each is marked ``login_not_required``: a project using
+Django 5.1's ``LoginRequiredMiddleware`` must not send visitors from the login page to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-from django.contrib.auth import decorators as auth_decorators
 from django.urls import path
 
+from authgear_django.decorators import login_not_required
 from authgear_django.sessions_views import AuthgearSessionsView
 from authgear_django.views import (
     AuthgearCallbackView,
@@ -22,22 +19,7 @@ from authgear_django.views import (
 )
 from authgear_django.webhooks import AuthgearWebhookView
 
-ViewFunction = TypeVar("ViewFunction", bound=Callable[..., Any])
-
-_django_login_not_required: Callable[[Any], Any] | None = getattr(
-    auth_decorators, "login_not_required", None
-)
-
-
-def login_not_required(view: ViewFunction) -> ViewFunction:
-    """Django 5.1's ``login_not_required``; on older Django the same attribute, set by hand
-    (``LoginRequiredMiddleware`` reads nothing else), so one import works on 4.2 too."""
-    if _django_login_not_required is not None:
-        marked: ViewFunction = _django_login_not_required(view)
-        return marked
-    view.login_required = False  # type: ignore[attr-defined]
-    return view
-
+__all__ = ["login_not_required", "urlpatterns"]  # login_not_required: imported here before
 
 app_name = "authgear_django"
 

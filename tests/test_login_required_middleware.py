@@ -103,3 +103,14 @@ def test_full_login_and_logout_through_authgear(fake_authgear: FakeAuthgear) -> 
     assert back.status_code == 302
     assert back["Location"] == "/"
     assert sent_to_login_page(client.get("/private/"))
+
+
+def test_a_bearer_token_api_is_judged_by_its_token_not_sent_to_the_login_page(
+    fake_authgear: FakeAuthgear,
+) -> None:
+    """``bearer_token_required`` marks its view: an API caller gets 401/200, never a redirect."""
+    anonymous = Client().get("/api/me/")
+    assert anonymous.status_code == 401 and "Bearer" in anonymous["WWW-Authenticate"]
+    token = fake_authgear.jwt_access_token(FakeUser())
+    answer = Client().get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert answer.status_code == 403 and where(answer) == ""  # valid token, user not linked

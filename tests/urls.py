@@ -57,6 +57,27 @@ def sensitive(request: HttpRequest) -> HttpResponse:
     return HttpResponse(f"sensitive for {request.user.get_username()}")
 
 
+@bearer_token_required
+async def async_api_me(request: HttpRequest) -> HttpResponse:
+    """The async twin of ``api_me``: the user through ``request.auser()``, no thread needed."""
+    token = request.authgear_token  # type: ignore[attr-defined]
+    user = await request.auser()
+    return JsonResponse(
+        {"sub": token.sub, "username": user.get_username(), "scopes": sorted(token.scopes)}
+    )
+
+
+@bearer_token_required(scopes=["orders:read"])
+async def async_api_orders(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"orders": []})
+
+
+@reauthentication_required(max_age=300)
+async def async_sensitive(request: HttpRequest) -> HttpResponse:
+    user = await request.auser()
+    return HttpResponse(f"sensitive for {user.get_username()}")
+
+
 def cycle_session(request: HttpRequest) -> HttpResponse:
     """What update_session_auth_hash does to the session: a new key, same data."""
     request.session.cycle_key()
@@ -68,6 +89,9 @@ urlpatterns = [
     path("api/me/", api_me),
     path("api/orders/", api_orders),
     path("sensitive/", sensitive),
+    path("async/api/me/", async_api_me),
+    path("async/api/orders/", async_api_orders),
+    path("async/sensitive/", async_sensitive),
     path("drf/", include("tests.drf_urls")),
     path("async-private/", async_private),
     path("api-call/", login_required(api_call)),

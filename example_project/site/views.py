@@ -11,11 +11,10 @@ from django.shortcuts import render
 
 from authgear_django.api import authgear_session
 from authgear_django.bearer import bearer_token_required
-from authgear_django.decorators import reauthentication_required
+from authgear_django.decorators import login_not_required, reauthentication_required
 from authgear_django.exceptions import AuthgearError
 from authgear_django.models import AuthgearAccount
 from authgear_django.provider import get_client
-from authgear_django.urls import login_not_required
 
 
 # With LoginRequiredMiddleware (Django 5.1+, see settings.py) every page not marked like this

@@ -4,8 +4,10 @@ Run them with ``python -m pytest tests/e2e -m e2e``. They are skipped, with the 
 Chromium (``/usr/bin/chromium``, or ``E2E_CHROMIUM``) or the ``playwright`` package is missing.
 The sites use a fresh PostgreSQL database each when ``E2E_POSTGRES_URL`` (default
 ``postgres://postgres@127.0.0.1:5432/postgres``) answers, else SQLite (and the concurrency
-test is skipped: single-flight refresh needs row locks). Screenshots go to ``artifacts/e2e/``;
-on a failure, the servers' logs are added to the report and the pages are screenshotted.
+test is skipped: single-flight refresh needs row locks). The shared site runs under
+``manage.py runserver`` unless ``E2E_SITE_SERVER=asgi`` (uvicorn); ``test_asgi.py`` always
+starts its own ASGI stack. Screenshots go to ``artifacts/e2e/``; on a failure, the servers'
+logs are added to the report and the pages are screenshotted.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.servers import ROOT, Stack, postgres_admin_url, start_stack
+from tests.e2e.servers import ROOT, SITE_SERVERS, Stack, postgres_admin_url, start_stack
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Playwright
@@ -38,6 +40,8 @@ ARTIFACTS = ROOT / "artifacts" / "e2e"
 ACTION_TIMEOUT_MS = 5_000  # clicks, fills, waiting for an element
 NAVIGATION_TIMEOUT_MS = 10_000  # a navigation (a login crosses both servers)
 SHORT_LIFETIME = 10  # seconds: the providers' access-token lifetime
+# How the stacks serve the example site unless a test asks otherwise: "runserver" or "asgi".
+SITE_SERVER = os.environ.get("E2E_SITE_SERVER", "").strip() or "runserver"
 
 _stacks: list[Stack] = []  # every stack started this session, for the logs of a failure
 
@@ -51,6 +55,15 @@ def _missing_prerequisite() -> str | None:
         return (
             "django-oauth-toolkit (the local provider) is not installed: pip install -e '.[demo]'"
         )
+    return None
+
+
+def missing_site_server(site_server: str) -> str | None:
+    """Why the example site cannot be served that way here, if it cannot (a typo fails)."""
+    if site_server not in SITE_SERVERS:
+        raise pytest.UsageError(f"E2E_SITE_SERVER={site_server!r} is not one of {SITE_SERVERS}")
+    if site_server == "asgi" and importlib.util.find_spec("uvicorn") is None:
+        return "uvicorn (the ASGI server) is not installed: pip install uvicorn"
     return None
 
 
@@ -87,18 +100,24 @@ def postgres_url() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def start_e2e_stack(
-    e2e_workdir: Path, postgres_url: str | None
-) -> Iterator[Callable[[str], Stack]]:
-    """Start a provider + site pair (10 s access tokens); all are stopped at the end."""
+def start_e2e_stack(e2e_workdir: Path, postgres_url: str | None) -> Iterator[Callable[..., Stack]]:
+    """Start a provider + site pair (10 s access tokens); all are stopped at the end.
+
+    ``start(name, site_server=...)``: the site under ``SITE_SERVER`` unless told otherwise;
+    the test is skipped, before anything starts, when that server is not available.
+    """
     started: list[Stack] = []
 
-    def start(name: str) -> Stack:
+    def start(name: str, *, site_server: str = SITE_SERVER) -> Stack:
+        reason = missing_site_server(site_server)
+        if reason:
+            pytest.skip(reason)
         stack = start_stack(
             name,
             e2e_workdir / name,
             access_token_lifetime=SHORT_LIFETIME,
             postgres_url=postgres_url,
+            site_server=site_server,
         )
         started.append(stack)
         _stacks.append(stack)
@@ -116,7 +135,7 @@ def start_e2e_stack(
 
 
 @pytest.fixture(scope="session")
-def stack(start_e2e_stack: Callable[[str], Stack]) -> Stack:
+def stack(start_e2e_stack: Callable[..., Stack]) -> Stack:
     """The shared provider + site: 10-second access tokens, PostgreSQL when available."""
     return start_e2e_stack("main")
 

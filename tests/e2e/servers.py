@@ -2,8 +2,9 @@
 
 A :class:`Stack` is one provider plus one example site wired to it, each on a free loopback
 port, with its own databases in a temporary directory (the site on a fresh PostgreSQL database
-when one is reachable, for its row locks). Every wait is bounded; processes are stopped with
-terminate, wait, kill.
+when one is reachable, for its row locks). The site runs under ``manage.py runserver`` (WSGI)
+or, with ``site_server="asgi"``, under uvicorn (``example_project.asgi``). Every wait is
+bounded; processes are stopped with terminate, wait, kill.
 """
 
 from __future__ import annotations
@@ -33,10 +34,14 @@ CLIENT_SECRET = "demo-secret"
 STARTUP_TIMEOUT = 30.0  # seconds for a server to answer its first request
 COMMAND_TIMEOUT = 120.0  # seconds for migrate / seed_demo
 STOP_TIMEOUT = 5.0  # seconds between terminate and kill
+ASGI_GRACEFUL_SHUTDOWN = 2  # seconds uvicorn waits for open (keep-alive) connections on stop
 HTTP_TIMEOUT = 5.0  # seconds for the tests' own HTTP calls
 
 # Where the site's PostgreSQL databases are created ("" disables PostgreSQL: SQLite only).
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+# How the example site is served: Django's development server (WSGI) or uvicorn (ASGI).
+SITE_SERVERS = ("runserver", "asgi")
 
 # Variables of the parent environment that would change how the servers run.
 _CLEARED_PREFIXES = ("LOCAL_OP_", "AUTHGEAR_", "DJANGO_", "EXAMPLE_")
@@ -215,6 +220,7 @@ class Stack:
     op: Server
     site: Server
     demo_sub: str = ""
+    site_server: str = "runserver"  # one of SITE_SERVERS
     _postgres: tuple[str, str] | None = None  # (admin URL, database name) to drop
     servers: list[Server] = field(default_factory=list)
 
@@ -269,10 +275,42 @@ class Stack:
         return [(f"{self.name} {server.name}", server.log_tail(lines)) for server in self.servers]
 
 
+def site_command(site_server: str, port: int) -> list[str]:
+    """The command that serves the example site on ``port``: ``runserver`` or uvicorn."""
+    python = sys.executable
+    if site_server == "runserver":
+        return [python, "manage.py", "runserver", f"{HOST}:{port}", "--noreload"]
+    return [
+        python,
+        "-m",
+        "uvicorn",
+        "example_project.asgi:application",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",  # Django does not speak the lifespan protocol
+        "--timeout-graceful-shutdown",
+        str(ASGI_GRACEFUL_SHUTDOWN),
+    ]
+
+
 def start_stack(
-    name: str, workdir: Path, *, access_token_lifetime: int, postgres_url: str | None
+    name: str,
+    workdir: Path,
+    *,
+    access_token_lifetime: int,
+    postgres_url: str | None,
+    site_server: str = "runserver",
 ) -> Stack:
-    """Start a provider and a site for it; the caller must call :meth:`Stack.stop`."""
+    """Start a provider and a site for it; the caller must call :meth:`Stack.stop`.
+
+    ``site_server``: ``"runserver"`` (Django's WSGI development server) or ``"asgi"``
+    (uvicorn serving ``example_project.asgi:application``).
+    """
+    if site_server not in SITE_SERVERS:  # before anything starts
+        raise ServerError(f"unknown site server {site_server!r}; expected one of {SITE_SERVERS}")
     workdir.mkdir(parents=True, exist_ok=True)
     op_port, site_port = free_port(), free_port()
     op_url, site_url = f"http://{HOST}:{op_port}", f"http://{HOST}:{site_port}"
@@ -323,7 +361,7 @@ def start_stack(
     )
     site = Server(
         "site",
-        [python, "manage.py", "runserver", f"{HOST}:{site_port}", "--noreload"],
+        site_command(site_server, site_port),
         site_env,
         workdir / "site.log",
         f"{site_url}/",
@@ -338,6 +376,7 @@ def start_stack(
         op=op,
         site=site,
         _postgres=postgres,
+        site_server=site_server,
         servers=[op, site],
     )
     try:
