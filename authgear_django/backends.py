@@ -330,6 +330,28 @@ class AuthgearBackend(OIDCAuthenticationBackend):  # type: ignore[misc]
         """Map Authgear roles to groups / staff flags (``AUTHGEAR_ROLE_GROUPS`` & co.)."""
         sync_roles(user, account, claims)
 
+    def apply_fresh_claims(
+        self, account: AuthgearAccount, userinfo: Mapping[str, Any]
+    ) -> AbstractBaseUser:
+        """Apply userinfo fetched during a login's life (the liveness check) to its linked user,
+        with the same hooks a returning login runs: ``update_user`` (email, names), the
+        account's stored claims, ``sync_roles``. The caller has checked ``sub``."""
+        claims = dict(userinfo)
+        user: AbstractBaseUser = account.user
+        updated = self.update_user(user, claims)
+        if updated is not None and updated.pk != user.pk:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__}.update_user() must return the user it was given."
+            )
+        user = updated or user
+        email = str(claims.get("email") or "")[:254]
+        if account.email != email or account.claims != claims:
+            account.email = email
+            account.claims = claims
+            account.save(update_fields=["email", "claims", "updated_at"])
+        self.sync_roles(user, account, claims)
+        return user
+
     # --- mozilla's orchestration, on our link by sub ----------------------------------------------
 
     def get_or_create_user(

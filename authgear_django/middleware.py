@@ -10,6 +10,11 @@ login (``invalid_grant``: revoked, expired, user disabled at Authgear) logs the 
 sends them to the login page (JSON 401 for API clients) instead of letting the view go on; an
 unreachable Authgear keeps the user logged in on the current token until it expires (plus
 ``AUTHGEAR_REFRESH_GRACE``). Without a lazy ``request.user`` it checks eagerly, as before.
+
+The same path confirms, at most once per ``AUTHGEAR_SESSION_CHECK_INTERVAL``, that the login's
+Authgear session is still alive (one userinfo call): the session entry's one "come back at"
+time covers both, so the hot path is unchanged. A session ended at Authgear is answered like
+a dead refresh: logged out, redirected with ``next`` (JSON 401 for API callers).
 """
 
 from __future__ import annotations

@@ -15,6 +15,14 @@ after the JWKS refetch cooldown; meanwhile its claims are not used. Only a defin
 the login, and then the newest refresh token is revoked: a bad signature with a known key, or
 another ``sub``, ``iss`` or ``aud`` (these three are checked on the unverified claims too, so
 they end the login even while the keys are unreachable).
+
+The same path confirms that the login's Authgear session is still alive, at most once per
+``AUTHGEAR_SESSION_CHECK_INTERVAL`` (Authgear has no back-channel logout: ending a session
+there revokes the grant, and only a call tells us). One userinfo call with the login's access
+token (refreshed first if due), under the same locks, so N simultaneous requests of a login
+make one call: 401 ends the login (reason ``session_ended``; no revocation, Authgear already
+ended the grant), an outage keeps the user signed in and retries after
+``AUTHGEAR_REFRESH_RETRY_INTERVAL``, and an answer updates the profile and roles.
 """
 
 from __future__ import annotations
@@ -28,14 +36,16 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
-from typing import Any
+from typing import Any, cast
 
 import jwt
+from django.contrib.auth import BACKEND_SESSION_KEY, load_backend
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from authgear_django.backends import AuthgearBackend
 from authgear_django.client import JWKS_REFETCH_COOLDOWN, AuthgearClient
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
@@ -43,6 +53,7 @@ from authgear_django.exceptions import (
     AuthgearError,
     OAuthError,
     ProviderError,
+    ProviderRateLimited,
     TokenValidationError,
 )
 from authgear_django.login_flow import verify_id_token
@@ -50,12 +61,13 @@ from authgear_django.models import AuthgearLogin
 from authgear_django.provider import get_client
 from authgear_django.roles import sync_roles
 from authgear_django.session_entry import SESSION_LOGIN_KEY, SessionEntry, refresh_due
-from authgear_django.signals import refresh_failed, tokens_refreshed
+from authgear_django.signals import refresh_failed, session_checked, tokens_refreshed
 from authgear_django.store import (
     bind_session,
     end_logins,
     login_refresh_at,
     read_entry,
+    session_check_due_on_row,
     session_expires_at,
     unverified_id_token_deadline,
     write_entry,
@@ -88,6 +100,7 @@ class RefreshResult:
     claims: dict[str, Any] | None = None  # of the verified, refreshed ID token
     id_token_pending: bool = False  # the stored ID token could not be verified yet
     revoked: bool = False  # ENDED: Authgear confirmed the revocation of the refresh token
+    session_ended: bool = False  # ENDED by the liveness check, not by a refresh
 
     @property
     def usable(self) -> bool:
@@ -97,6 +110,17 @@ class RefreshResult:
 class SigningKeyUnavailable(ProviderError):
     """The ID token's key is not (yet) among the published keys, or is unusable: not a verdict
     on the token, since the JWKS may be stale or the key published a moment later."""
+
+
+@dataclass(frozen=True)
+class SessionCheck:
+    """One liveness check: alive (with userinfo), ended (the login is gone), not known (an
+    outage), or postponed (not made now)."""
+
+    claims: dict[str, Any] | None = None
+    ended: AuthgearError | None = None
+    unavailable: AuthgearError | None = None
+    postponed_until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +166,12 @@ def refresh_session_login(
     if not force and verify_at is not None and deadline is not None and deadline <= now < verify_at:
         # Past the deadline and between two attempts: the same answer as the last attempt.
         return RefreshResult(Outcome.UNAVAILABLE, id_token_pending=True)
+    # The session says when a liveness check is due (no query); the row, under its lock, has
+    # the last word (another request of this login may have just made it).
+    check_planned = (
+        not force and conf.AUTHGEAR_SESSION_CHECK_INTERVAL is not None and entry.check_due(now)
+    )
+    check: SessionCheck | None = None
 
     try:
         # The process lock makes threads of one worker queue without touching the database
@@ -164,32 +194,61 @@ def refresh_session_login(
             # session only says when to try next (no plan, e.g. lost to an overlapping save of
             # the session: now).
             unverified = login.id_token_unverified_since is not None
+            check_due = check_planned and session_check_due_on_row(login, now)
             if _needs_refresh(login, now, force=force, rejected=rejected_access_token):
                 result = _refresh_locked(login)
             elif unverified and (verify_at is None or now >= verify_at):
                 result = _verify_pending_locked(login, now)
+            elif check_due:
+                result = RefreshResult(Outcome.FRESH, login=login)
             else:
                 bind_session(session, login)
                 return RefreshResult(Outcome.FRESH, login=login)
+            if not check_due or result.outcome not in (Outcome.FRESH, Outcome.REFRESHED):
+                pass  # nothing to check, or Authgear just failed us: the check waits
+            elif login.id_token_unverified_since is not None:
+                # No claims are applied while an ID token awaits verification: the check
+                # comes back with the next verification attempt.
+                check = SessionCheck(postponed_until=now + verification_retry_interval())
+            else:
+                check = _check_session_locked(login)
+                if check.ended is not None:
+                    result = RefreshResult(Outcome.ENDED, error=check.ended, session_ended=True)
     except OperationalError as exc:  # e.g. SQLite's "database is locked": try again later
         logger.error("authgear_django: refresh of login %s hit a database error: %s", login_id, exc)
         return _unavailable_result(session, now, error=None)
 
     if result.outcome is Outcome.ENDED:  # login_revoked was sent by store.end_logins
-        refresh_failed.send(sender=AuthgearLogin, login=login, error=result.error, fatal=True)
+        if not result.session_ended:
+            refresh_failed.send(sender=AuthgearLogin, login=login, error=result.error, fatal=True)
         return result
     if result.outcome is Outcome.UNAVAILABLE and not result.id_token_pending:
         return _refresh_unavailable(session, login, now, result.error)
 
     # The row holds usable tokens: a new access token, or a stored ID token just (re)checked.
-    if result.id_token_pending:
-        bind_session(session, login, verify_at=now + verification_retry_interval())
-    else:
-        bind_session(session, login)
-    if result.claims:
+    check_retry_at = None
+    if check is not None and check.unavailable is not None:
+        check_retry_at = now + _check_retry_delay(check.unavailable)
+    elif check is not None and check.postponed_until is not None:
+        check_retry_at = check.postponed_until
+    bind_session(
+        session,
+        login,
+        verify_at=now + verification_retry_interval() if result.id_token_pending else None,
+        check_retry_at=check_retry_at,
+    )
+    checked_user = None
+    if check is not None and check.claims is not None:
+        # userinfo carries the roles too (and more): the ID token's need not be applied first
+        checked_user = claims_backend(session).apply_fresh_claims(login.account, check.claims)
+    elif result.claims:
         sync_roles(login.account.user, login.account, result.claims)
     if result.outcome is Outcome.REFRESHED:
         tokens_refreshed.send(sender=AuthgearLogin, login=login, rotated=result.rotated)
+    if check is not None and check.claims is not None:  # in the order things happened
+        session_checked.send(
+            sender=AuthgearLogin, login=login, user=checked_user, claims=check.claims
+        )
     if result.id_token_pending:
         deadline = unverified_id_token_deadline(login)
         past_deadline = deadline is not None and now >= deadline
@@ -202,6 +261,69 @@ def refresh_session_login(
             id_token_pending=True,
         )
     return result
+
+
+def claims_backend(session: SessionBase) -> AuthgearBackend:
+    """The backend whose hooks (``update_user``, ``sync_roles``) apply fresh claims: the one
+    the user logged in with if it is ours (a project's subclass included), else the first of
+    ours in ``AUTHENTICATION_BACKENDS``."""
+    backends = conf.AUTHENTICATION_BACKENDS
+    logged_in_with = session.get(BACKEND_SESSION_KEY)
+    paths = [logged_in_with] if logged_in_with in backends else []
+    for path in [*paths, *backends]:
+        backend = load_backend(path)
+        if isinstance(backend, AuthgearBackend):
+            return cast(AuthgearBackend, backend)
+    return cast(AuthgearBackend, AuthgearBackend())
+
+
+def _check_retry_delay(error: AuthgearError) -> float:
+    """After a failed liveness check, as after a failed refresh: the retry interval, or longer
+    if Authgear asked for it (429 ``Retry-After``)."""
+    delay = float(conf.AUTHGEAR_REFRESH_RETRY_INTERVAL)
+    if isinstance(error, ProviderRateLimited) and error.retry_after:
+        delay = max(delay, float(error.retry_after))
+    return delay
+
+
+def _check_session_locked(login: AuthgearLogin) -> SessionCheck:
+    """Ask Authgear whether the login's session is alive (row locked); never raises for
+    provider or token trouble.
+
+    401 is Authgear's answer for a revoked grant (signed out, session revoked, user disabled
+    or deleted): the login ends here too, without revocation, since Authgear ended the grant
+    already. A userinfo about another ``sub`` ends it as well (and revokes: the grant is alive
+    but its tokens are not this user's). Anything else is "not known now": retried later.
+    """
+    try:
+        access_token = login.access_token
+    except TokenDecryptionError as exc:
+        logger.warning("authgear_django: login %s: %s; ending it", login.pk, exc)
+        return SessionCheck(ended=_end_locked(login, AuthgearError(str(exc)), revoke=False).error)
+    if not access_token:
+        return SessionCheck(unavailable=AuthgearError("the login holds no access token"))
+    try:
+        userinfo = get_client().userinfo(access_token)
+    except OAuthError as exc:
+        if exc.status == 401:
+            logger.info("authgear_django: login %s: Authgear session ended (%s)", login.pk, exc)
+            end_logins([login], reason="session_ended", revoke=False, end_sessions=False)
+            return SessionCheck(ended=exc)
+        logger.warning("authgear_django: checking login %s failed: %s", login.pk, exc)
+        return SessionCheck(unavailable=exc)
+    except AuthgearError as exc:
+        logger.warning("authgear_django: checking login %s failed: %s", login.pk, exc)
+        return SessionCheck(unavailable=exc)
+    if userinfo.get("sub") != login.account.sub:
+        security_logger.warning(
+            "authgear_django: login %s: userinfo is about another user; ending it", login.pk
+        )
+        error = TokenValidationError("userinfo sub does not match the login's sub")
+        end_logins([login], reason="userinfo_invalid", revoke=True, end_sessions=False)
+        return SessionCheck(ended=error)
+    login.last_checked_at = timezone.now()
+    login.save(update_fields=["last_checked_at"])
+    return SessionCheck(claims=userinfo)
 
 
 def _refresh_unavailable(

@@ -4,20 +4,25 @@ The session never holds a token. It holds one small list under :data:`SESSION_LO
 that the refresh middleware's hot path answers "is a refresh due?" from the session Django's
 auth loads anyway, with no query::
 
-    [login id, refresh at, expires at]                               # the usual case
-    [login id, refresh at, expires at, retry at, verify at, deadline] # while something waits
+    [login id, refresh at, expires at]                                # no liveness check
+    [login id, refresh at, expires at, None, None, None, check at]     # the usual case
+    [login id, refresh at, expires at, retry at, verify at, deadline, check at]  # waiting
 
 Times are Unix seconds (``None``: nothing to refresh / nothing waiting). Trailing ``None``
-items are not written, so the usual entry stays three items long (the format written before
-the optional items existed, which is read unchanged).
+items are not written, so an entry without a liveness check stays three items long (the
+format written before the optional items existed, which is read unchanged; an entry without
+``check at`` gets its first liveness check at the next visit of the refresh path).
 
-- ``refresh at``: when the middleware must call the refresh path (a refresh, a retry or a
-  verification attempt is due); :func:`refresh_due` is the only rule reading it.
+- ``refresh at``: when the middleware must call the refresh path (a refresh, a retry, a
+  verification attempt or a liveness check is due); :func:`refresh_due` is the only rule
+  reading it, so the hot path stays one comparison however many reasons there are to come back.
 - ``expires at``: the access token's expiry (for the grace after a failed refresh).
 - ``retry at``: after Authgear failed to refresh, no new attempt before this.
 - ``verify at`` / ``deadline``: the login's stored ID token is unverified (the authority is the
   ``AuthgearLogin.id_token_unverified_since`` column; these are only the hot path's copy): the
   next verification attempt, and when the login stops being usable until it is verified.
+- ``check at``: when the Authgear session must next be confirmed alive (one userinfo call,
+  ``AUTHGEAR_SESSION_CHECK_INTERVAL``); ``refresh at`` is never later than it.
 
 This module is Django-free and never raises on what it reads: a session is input, and a
 tampered, truncated or foreign entry simply means "no login".
@@ -33,7 +38,7 @@ from typing import Any
 SESSION_LOGIN_KEY = "_authgear"
 
 _REFRESH_AT = 1
-_MAX_ITEMS = 6
+_MAX_ITEMS = 7
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class SessionEntry:
     retry_at: float | None = None
     verify_at: float | None = None
     deadline: float | None = None
+    check_at: float | None = None
 
     @property
     def id_token_unverified(self) -> bool:
@@ -58,6 +64,11 @@ class SessionEntry:
         without a query."""
         return replace(self, retry_at=retry_at)
 
+    def check_due(self, now: float) -> bool:
+        """Whether the Authgear session must be confirmed alive now. An entry written before
+        the check existed has no ``check at``: due (the row's ``last_checked_at`` decides)."""
+        return self.check_at is None or now >= self.check_at
+
 
 def encode(entry: SessionEntry) -> list[Any]:
     """The JSON-serialisable list stored in the session (trailing ``None`` items dropped)."""
@@ -68,6 +79,7 @@ def encode(entry: SessionEntry) -> list[Any]:
         entry.retry_at,
         entry.verify_at,
         entry.deadline,
+        entry.check_at,
     ]
     while len(items) > 3 and items[-1] is None:
         items.pop()
@@ -92,6 +104,7 @@ def decode(raw: Any) -> SessionEntry | None:
         retry_at=_timestamp(raw, 3),
         verify_at=_timestamp(raw, 4),
         deadline=_timestamp(raw, 5),
+        check_at=_timestamp(raw, 6),
     )
 
 

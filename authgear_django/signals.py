@@ -18,6 +18,14 @@ tokens_refreshed = Signal()
 #         was sent for it just before, with reason "refresh_failed" or "id_token_invalid").
 refresh_failed = Signal()
 
+# A login's Authgear session was confirmed alive (one userinfo call, at most once per
+# ``AUTHGEAR_SESSION_CHECK_INTERVAL``), after its claims were applied to the user: email and
+# names (the backend's ``update_user``) and roles → groups, as a login does. Sent after the
+# row lock is released. Not sent when the check found the session ended (``login_revoked``
+# with reason "session_ended" is) or could not reach Authgear (the check is retried later).
+# kwargs: login (AuthgearLogin), user (the linked Django user), claims (dict: userinfo).
+session_checked = Signal()
+
 # A login was ended here: its row deleted and, depending on the reason, its refresh token
 # revoked at Authgear (best effort) and its Django session ended. Sent by
 # ``authgear_django.store.end_logins`` (the only code that ends logins), exactly once per login:
@@ -41,6 +49,9 @@ refresh_failed = Signal()
 #   "id_token_invalid"  yes   a refreshed ID token is definitely invalid: bad signature with a
 #                             published key, or another ``iss``, ``aud`` or ``sub`` (the newest
 #                             refresh token, a rotated one included, is revoked)
+#   "session_ended"     no    the liveness check found the Authgear session ended: userinfo
+#                             answered 401 (Authgear revoked the grant already: signed out,
+#                             session ended or revoked elsewhere, user disabled or deleted)
 #   "webhook_disabled"  no    Authgear's ``user.disabled`` webhook (Authgear already refuses the
 #                             user's refresh tokens)
 #   "webhook_deleted"   no    Authgear's ``user.deleted`` / ``user.anonymized`` webhook

@@ -3,7 +3,8 @@
 The session never holds a token: only pending login attempts (state, nonce, PKCE verifier,
 until the callback) and one small entry per logged-in session, whose format and "refresh due"
 rule live in :mod:`authgear_django.session_entry`. Everything that ends a login (logout, a
-dead refresh, a webhook, the admin, ``authgear_revoke``) goes through :func:`end_logins`.
+dead refresh, an ended Authgear session, a webhook, the admin, ``authgear_revoke``) goes
+through :func:`end_logins`.
 """
 
 from __future__ import annotations
@@ -98,10 +99,34 @@ def login_refresh_at(login: AuthgearLogin) -> int | None:
     with the same :func:`refresh_due`, so the two never disagree. Rounded up: never due early.
     Without a refresh token (no ``offline_access``) there is nothing to refresh.
     """
-    expires = _expires(login)
-    if not login.encrypted_refresh_token or expires is None:
+    expires_at = login.access_token_expires_at
+    if not login.encrypted_refresh_token or expires_at is None:
         return None
-    return math.ceil(expires - refresh_leeway(login.access_token_lifetime))
+    # From the exact expiry, not the whole-second one: rounding down first made it up to 1 s
+    # early (the soak saw refreshes 4.25 s apart for 10 s tokens whose leeway is 5 s).
+    return math.ceil(expires_at.timestamp() - refresh_leeway(login.access_token_lifetime))
+
+
+def login_check_at(login: AuthgearLogin) -> int | None:
+    """When the login's Authgear session is next due for a liveness check (Unix seconds),
+    ``None`` if never: the check is off, or the login has no refresh token (its access token
+    dies with its expiry and nothing here renews it, so there is no session to keep in step).
+
+    The login itself confirmed the session (its userinfo call), hence ``created_at`` until
+    the first check. Rounded up, like ``refresh at``: never due before the row says so.
+    """
+    interval = conf.AUTHGEAR_SESSION_CHECK_INTERVAL
+    if interval is None or not login.encrypted_refresh_token:
+        return None
+    since = login.last_checked_at or login.created_at
+    return math.ceil(since.timestamp() + interval)
+
+
+def session_check_due_on_row(login: AuthgearLogin, now: float) -> bool:
+    """The row's answer (read under its lock) to "is a liveness check due?": another request
+    of the same login may have just made it."""
+    check_at = login_check_at(login)
+    return check_at is not None and now >= check_at
 
 
 def unverified_id_token_deadline(login: AuthgearLogin) -> float | None:
@@ -165,6 +190,7 @@ def create_login(
         account=account,
         session_key=request.session.session_key or "",
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:255],
+        last_checked_at=now,  # the login's own userinfo call just confirmed the session
     )
     login.store_tokens(tokens, id_token_claims=id_token_claims, now=now)
     login.save()
@@ -173,7 +199,11 @@ def create_login(
 
 
 def bind_session(
-    session: SessionBase, login: AuthgearLogin, *, verify_at: float | None = None
+    session: SessionBase,
+    login: AuthgearLogin,
+    *,
+    verify_at: float | None = None,
+    check_retry_at: float | None = None,
 ) -> None:
     """Point the session at ``login`` and copy what the refresh middleware's hot path needs.
 
@@ -182,15 +212,28 @@ def bind_session(
     token is unverified, the middleware comes back at ``verify_at`` (else at the attempt the
     session already planned, else at once) and, past the deadline, on every request (so that
     each one gets the same answer). A pending retry of a failed refresh is forgotten.
+
+    The next liveness check (``check at``) is the row's (``last_checked_at`` plus the
+    interval), but never earlier than a retry planned after Authgear could not be reached:
+    ``check_retry_at``, or the one the session already holds. ``refresh at`` is never later
+    than it, so the hot path still compares one number.
     """
-    refresh_at = login_refresh_at(login)
+    previous = read_entry(session)
+    if previous is not None and previous.login_id != login.pk.hex:
+        previous = None
+    refresh_at: float | None = login_refresh_at(login)
     expires = _expires(login) if refresh_at is not None else None
+    check_at: float | None = login_check_at(login)
+    if check_at is not None:
+        planned = [check_at, math.ceil(check_retry_at) if check_retry_at is not None else None]
+        if previous is not None:
+            planned.append(previous.check_at)
+        check_at = max(at for at in planned if at is not None)
+        refresh_at = check_at if refresh_at is None else min(refresh_at, check_at)
     deadline = unverified_id_token_deadline(login)
     if deadline is not None:
-        if verify_at is None:
-            previous = read_entry(session)
-            if previous is not None and previous.login_id == login.pk.hex:
-                verify_at = previous.verify_at
+        if verify_at is None and previous is not None:
+            verify_at = previous.verify_at
         if verify_at is None:
             verify_at = time.time()
         # rounded up: a retry is never due before its time (nor the deadline before its time)
@@ -206,6 +249,7 @@ def bind_session(
             expires_at=expires,
             verify_at=verify_at,
             deadline=deadline,
+            check_at=check_at,
         ),
     )
 

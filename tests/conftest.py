@@ -111,3 +111,22 @@ class LoginFlow:
 @pytest.fixture
 def login_flow(client: Client, fake_authgear: FakeAuthgear) -> LoginFlow:
     return LoginFlow(client, fake_authgear)
+
+
+def assert_session_entry(session: Any, login: Any, *, check_interval: int | None = 300) -> None:
+    """The session's entry for ``login``: its id, the token's expiry, the next liveness check,
+    and a refresh time that is the earlier of "leeway before expiry" and that check."""
+    import math
+
+    from authgear_django.session_entry import decode
+    from authgear_django.store import SESSION_LOGIN_KEY
+
+    entry = decode(session[SESSION_LOGIN_KEY])
+    assert entry is not None and entry.login_id == login.pk.hex
+    expires = int(login.access_token_expires_at.timestamp())
+    assert entry.expires_at == expires
+    due = [expires - 60]
+    if check_interval is not None:
+        assert entry.check_at == math.ceil(login.last_checked_at.timestamp() + check_interval)
+        due.append(entry.check_at)
+    assert entry.refresh_at == min(due)

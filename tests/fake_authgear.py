@@ -494,6 +494,18 @@ class FakeAuthgear:
             del jwk["kid"]
             self.published_keys.append(jwk)
 
+    def end_sessions_of(self, user: FakeUser) -> int:
+        """What Authgear does when a user's sessions end there (signed out at Authgear, a
+        session revoked in the portal, the user disabled): every grant of the user is revoked,
+        so userinfo answers 401 ``invalid_grant`` and a refresh ``invalid_grant``. No webhook
+        is sent (Authgear delivers none for it). Returns how many grants were ended."""
+        ended = 0
+        for grant in self.grants.values():
+            if grant.user.sub == user.sub and not grant.revoked:
+                grant.revoked = True
+                ended += 1
+        return ended
+
     def live_refresh_tokens(self) -> list[str]:
         return [f"{g.grant_id}.{g.refresh_secret}" for g in self.grants.values() if not g.revoked]
 

@@ -5,8 +5,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from authgear_django.models import AuthgearAccount, AuthgearLogin
-from authgear_django.store import SESSION_LOGIN_KEY
-from tests.conftest import LoginFlow
+from tests.conftest import LoginFlow, assert_session_entry
 from tests.fake_authgear import FakeAuthgear, FakeUser
 
 pytestmark = pytest.mark.django_db
@@ -36,8 +35,7 @@ def test_first_login_creates_user_links_sub_and_stores_encrypted_tokens(
     assert login.access_token and login.id_token
     assert login.access_token_lifetime == 1800
     assert login.session_key == client.session.session_key
-    expires = int(login.access_token_expires_at.timestamp())
-    assert client.session[SESSION_LOGIN_KEY] == [login.pk.hex, expires - 60, expires]
+    assert_session_entry(client.session, login)
     session_blob = str(dict(client.session.items()))
     for token in (login.refresh_token, login.access_token, login.id_token):
         assert token not in session_blob

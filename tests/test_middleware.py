@@ -233,3 +233,75 @@ def test_async_a_dead_login_is_logged_out_before_the_view_goes_on(
     assert json.loads(response.content)["error"] == "login_expired"
     assert VIEW_RAN == []
     assert AuthgearLogin.objects.count() == 0
+
+
+# --- the liveness check (AUTHGEAR_SESSION_CHECK_INTERVAL) ---------------------------------------
+
+CHECK_INTERVAL = 300  # the default
+
+
+def test_inside_the_check_interval_a_request_adds_no_query_and_no_call(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any, django_assert_num_queries: Any
+) -> None:
+    calls = sum(fake_authgear.calls.values())
+    for _ in range(3):
+        clock.shift((CHECK_INTERVAL - 1) // 3)
+        with django_assert_num_queries(2):  # the session row and the user row, as plain Django
+            assert logged_in.client.get("/private/").content == b"hello jane"
+    assert sum(fake_authgear.calls.values()) == calls
+
+
+def test_a_due_check_waits_for_a_view_that_reads_the_user(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any, django_assert_num_queries: Any
+) -> None:
+    clock.shift(CHECK_INTERVAL)
+    with django_assert_num_queries(0):
+        assert logged_in.client.get("/public/").status_code == 200
+    assert fake_authgear.calls["userinfo"] == 1  # the login's only
+    assert logged_in.client.get("/private/").content == b"hello jane"
+    assert fake_authgear.calls["userinfo"] == 2
+    with django_assert_num_queries(2):  # confirmed: back on the hot path
+        assert logged_in.client.get("/private/").content == b"hello jane"
+    assert fake_authgear.calls["userinfo"] == 2
+
+
+def test_an_ended_session_is_stopped_before_the_view_goes_on(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, authgear_user: FakeUser, clock: Any
+) -> None:
+    fake_authgear.end_sessions_of(authgear_user)
+    clock.shift(CHECK_INTERVAL)
+    response = logged_in.client.get("/private/")
+    assert response.status_code == 302
+    assert response["Location"] == "/auth/login/?next=%2Fprivate%2F"
+    assert VIEW_RAN == []
+    assert AuthgearLogin.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_inside_the_check_interval_no_call_and_outside_one_check(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any, django_assert_num_queries: Any
+) -> None:
+    clock.shift(CHECK_INTERVAL - 1)
+    assert async_get(logged_in, "/async-private/").content == b"hello jane"
+    assert fake_authgear.calls["userinfo"] == 1
+    clock.shift(1)
+    with django_assert_num_queries(0):
+        assert async_get(logged_in, "/async-public/").status_code == 200
+    assert fake_authgear.calls["userinfo"] == 1
+    assert async_get(logged_in, "/async-private/").content == b"hello jane"
+    assert fake_authgear.calls["userinfo"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("url", ["/async-private/", "/async-thread/"], ids=["auser", "user"])
+def test_async_an_ended_session_is_logged_out_before_the_view_goes_on(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, authgear_user: FakeUser, clock: Any, url: str
+) -> None:
+    fake_authgear.end_sessions_of(authgear_user)
+    clock.shift(CHECK_INTERVAL)
+    response = async_get(logged_in, url, headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert json.loads(response.content)["error"] == "login_expired"
+    assert VIEW_RAN == []
+    assert AuthgearLogin.objects.count() == 0
+    assert fake_authgear.calls["userinfo"] == 2 and fake_authgear.calls["refresh"] == 0

@@ -22,8 +22,7 @@ from authgear_django.api import get_access_token, refresh_access_token
 from authgear_django.models import AuthgearLogin
 from authgear_django.refresh import Outcome, refresh_session_login
 from authgear_django.signals import login_revoked, refresh_failed, tokens_refreshed
-from authgear_django.store import SESSION_LOGIN_KEY
-from tests.conftest import CLOCK_START, LoginFlow
+from tests.conftest import CLOCK_START, LoginFlow, assert_session_entry
 from tests.fake_authgear import CONNECTION_REFUSED, READ_TIMEOUT, FakeAuthgear, FakeUser
 
 pytestmark = pytest.mark.django_db
@@ -72,8 +71,7 @@ def test_token_is_refreshed_within_the_leeway_before_the_view(
     assert login.refresh_token == old.refresh_token  # rotation off: the old one is kept
     assert login.refresh_count == 1 and login.last_refreshed_at is not None
     assert login.access_token_expires_at.timestamp() == START + 1800 - 59 + 1800
-    expires = int(login.access_token_expires_at.timestamp())
-    assert logged_in.client.session[SESSION_LOGIN_KEY] == [login.pk.hex, expires - 60, expires]
+    assert_session_entry(logged_in.client.session, login)
     logged_in.client.get("/private/")
     assert refreshes(fake_authgear) == 1
 

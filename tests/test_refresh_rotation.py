@@ -22,8 +22,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 from authgear_django.models import AuthgearLogin
-from authgear_django.store import SESSION_LOGIN_KEY
-from tests.conftest import LoginFlow
+from tests.conftest import LoginFlow, assert_session_entry
 from tests.fake_authgear import (
     CONNECTION_REFUSED,
     READ_TIMEOUT,
@@ -147,8 +146,7 @@ def test_the_pending_id_token_is_verified_once_the_keys_can_be_fetched(
     assert login.id_token == pending_id_token
     assert login.id_token_unverified_since is None
     assert groups_of_the_user() == ["Administrators"]  # its roles now apply
-    expires = int(login.access_token_expires_at.timestamp())
-    assert logged_in.session[SESSION_LOGIN_KEY] == [login.pk.hex, expires - 60, expires]
+    assert_session_entry(logged_in.session, login)
 
     clock.shift(1800)  # and life goes on: the next refresh uses the newest refresh token
     assert logged_in.get("/private/").status_code == 200

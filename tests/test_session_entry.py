@@ -30,6 +30,49 @@ def test_session_entry_round_trips_and_stays_three_items_in_the_usual_case() -> 
     assert decode(encode(usual.with_retry_at(15.0))) == usual.with_retry_at(15.0)
 
 
+def test_the_check_time_is_a_seventh_item_and_survives_a_retry() -> None:
+    checked = SessionEntry(
+        LOGIN_HEX, refresh_at=1_900_000_300, expires_at=1_900_001_800, check_at=1_900_000_300
+    )
+    assert encode(checked) == [
+        LOGIN_HEX,
+        1_900_000_300,
+        1_900_001_800,
+        None,
+        None,
+        None,
+        1_900_000_300,
+    ]
+    assert decode(json.loads(json.dumps(encode(checked)))) == checked
+    assert decode(encode(checked.with_retry_at(5.0))).check_at == 1_900_000_300
+    # the hot path still reads one number: the check time lives in ``refresh at`` too
+    assert refresh_due(encode(checked), 1_900_000_300) is True
+    assert refresh_due(encode(checked), 1_900_000_299.9) is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "check_at"),
+    [
+        ([LOGIN_HEX, 100, 200], None),  # written before the check existed
+        ([LOGIN_HEX, 100, 200, None, 30, 40], None),  # the six-item format, read unchanged
+        ([LOGIN_HEX, 100, 200, None, None, None, 300], 300.0),
+        ([LOGIN_HEX, 100, 200, None, None, None, "300"], None),  # malformed: absent
+        ([LOGIN_HEX, 100, 200, None, None, None, float("nan")], None),
+    ],
+)
+def test_the_check_time_reads_old_and_odd_entries(raw: Any, check_at: float | None) -> None:
+    entry = decode(raw)
+    assert entry is not None and entry.check_at == check_at
+    assert entry.refresh_at == 100.0 and entry.expires_at == 200.0
+
+
+def test_a_check_is_due_at_its_time_and_when_the_entry_has_none() -> None:
+    assert SessionEntry(LOGIN_HEX, check_at=300).check_due(299.9) is False
+    assert SessionEntry(LOGIN_HEX, check_at=300).check_due(300) is True
+    # an entry from before the check: the refresh path asks the row (``last_checked_at``)
+    assert SessionEntry(LOGIN_HEX).check_due(0) is True
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -59,7 +102,7 @@ def test_session_entry_reads_legacy_and_odd_entries(raw: Any, expected: SessionE
         ["not-a-uuid", 1, 2],
         [12345, 1, 2],
         ["x" * 10_000, 1, 2],
-        [LOGIN_HEX, 1, 2, 3, 4, 5, 6],  # longer than any format
+        [LOGIN_HEX, 1, 2, 3, 4, 5, 6, 7],  # longer than any format
         {"login": LOGIN_HEX},
     ],
 )

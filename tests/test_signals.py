@@ -44,6 +44,7 @@ OURS: dict[str, Signal] = {
     "refresh_failed": signals.refresh_failed,
     "login_revoked": signals.login_revoked,
     "webhook_received": signals.webhook_received,
+    "session_checked": signals.session_checked,
 }
 DJANGOS: dict[str, Signal] = {
     "user_logged_in": user_logged_in,
@@ -211,13 +212,28 @@ def test_a_refresh_sends_tokens_refreshed_with_rotated(
     fake_authgear.rotation = rotation
     clock.shift(1800)
     assert is_logged_in(logged_in)
-    assert received.names() == ["tokens_refreshed"]
+    # the liveness check (due every 300 s) runs after the refresh, on the new access token
+    assert received.names() == ["tokens_refreshed", "session_checked"]
     (refreshed,) = received.of("tokens_refreshed")
     assert refreshed.sender is AuthgearLogin
     assert set(refreshed.kwargs) == {"login", "rotated"}
     assert refreshed.kwargs["login"] == AuthgearLogin.objects.get()
     assert refreshed.kwargs["login"].refresh_count == 1
     assert refreshed.kwargs["rotated"] is rotation
+
+
+def test_a_liveness_check_sends_session_checked_with_fresh_claims(
+    logged_in: LoginFlow, clock: Any, received: Received
+) -> None:
+    clock.shift(301)  # the check is due, the token is not
+    assert is_logged_in(logged_in)
+    assert received.names() == ["session_checked"]
+    (checked,) = received.of("session_checked")
+    assert checked.sender is AuthgearLogin
+    assert set(checked.kwargs) == {"login", "user", "claims"}
+    login = AuthgearLogin.objects.get()
+    assert checked.kwargs["login"] == login and checked.kwargs["user"] == login.account.user
+    assert checked.kwargs["claims"]["sub"] == login.account.sub
 
 
 def test_authgear_down_sends_a_non_fatal_refresh_failed_and_ends_nothing(

@@ -138,7 +138,8 @@ def test_a_session_pointing_at_a_malformed_or_deleted_login_has_no_login(
     request.session = flow.client.session
     login = store.current_login(request)
     assert login is not None
-    assert store.session_refresh_at(request.session) == store.login_refresh_at(login)
+    due = [t for t in (store.login_refresh_at(login), store.login_check_at(login)) if t is not None]
+    assert store.session_refresh_at(request.session) == min(due)
     AuthgearLogin.objects.all().delete()
     assert store.current_login(request) is None
     store.write_entry(request.session, SessionEntry(login_id="not-a-uuid", refresh_at=None))
@@ -195,3 +196,18 @@ def test_rebinding_an_unverified_login_keeps_the_planned_verification_time(
     store.bind_session(session, login, verify_at=CLOCK_START + 30)
     store.bind_session(session, login)  # the plan already made is kept
     assert store.read_entry(session).verify_at == CLOCK_START + 30  # type: ignore[union-attr]
+
+
+def test_the_refresh_time_is_never_early_for_a_fractional_expiry() -> None:
+    """Rounded up from the exact expiry: a 10 s token expiring at .7 is due at -4.3 → -4."""
+    from datetime import datetime, timezone
+
+    from authgear_django.models import AuthgearLogin
+    from authgear_django.store import login_refresh_at
+
+    login = AuthgearLogin(
+        encrypted_refresh_token="x",
+        access_token_expires_at=datetime.fromtimestamp(1_800_000_000.7, tz=timezone.utc),
+        access_token_lifetime=10,
+    )
+    assert login_refresh_at(login) == 1_799_999_996
