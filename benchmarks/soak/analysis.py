@@ -4,6 +4,8 @@ The expiry windows a login lived through are floor(browsing time / (lifetime - l
 provider's refresh-token chain of each login gives its refreshes and when each token was
 replaced, the site's ``AuthgearLogin.refresh_count`` must give the same count. Also the grant
 counters of the provider's ``/_test/stats`` and the percentile used for latencies.
+:func:`login_refreshes` and :func:`figures_from` do the arithmetic without I/O (unit-tested in
+``tests/test_soak_goals.py``); the other two read the run's records first.
 """
 
 from __future__ import annotations
@@ -47,14 +49,34 @@ class LoginRefreshes:
 def analyse_refreshes(
     stack: Stack, args: argparse.Namespace, records: list[UserRecord]
 ) -> tuple[list[LoginRefreshes], float]:
-    """Each login's refreshes, and the leeway of the site's refresh point."""
-    lifetime = float(args.token_lifetime)
-    leeway = min(60.0, lifetime / 2)  # authgear_django.store.refresh_leeway
-    window = lifetime - leeway
-    chains = probes.provider_refresh_tokens(stack)
+    """Each login's refreshes, and the leeway of the site's refresh point (records of the run)."""
     site_rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in probes.site_logins(stack):
         site_rows[row["email"]].append(row)
+    return login_refreshes(
+        records, probes.provider_refresh_tokens(stack), site_rows, args.token_lifetime
+    )
+
+
+def refresh_leeway(token_lifetime: float) -> float:
+    """The site's refresh leeway for this lifetime: ``authgear_django.store.refresh_leeway``."""
+    return min(60.0, token_lifetime / 2)
+
+
+def login_refreshes(
+    records: list[UserRecord],
+    chains: dict[str, list[tuple[float, float | None]]],
+    site_rows: dict[str, list[dict[str, Any]]],
+    token_lifetime: float,
+) -> tuple[list[LoginRefreshes], float]:
+    """Each login's refreshes from the provider's token chains and the site's login rows.
+
+    ``chains``: per email, (created, revoked) of each refresh token, oldest first;
+    ``site_rows``: per email, the site's login rows (``refresh_count``). No I/O here.
+    """
+    lifetime = float(token_lifetime)
+    leeway = refresh_leeway(lifetime)
+    window = lifetime - leeway
     logins = []
     for record in records:
         if record.login_submitted is None or record.last_request is None:
@@ -120,6 +142,17 @@ def refresh_figures(
 ) -> RefreshFigures:
     """The figures between two readings of the provider's counters (before and after the load)."""
     logins, leeway = analyse_refreshes(stack, args, records)
+    return figures_from(logins, leeway, args.token_lifetime, before, after)
+
+
+def figures_from(
+    logins: list[LoginRefreshes],
+    leeway: float,
+    token_lifetime: float,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> RefreshFigures:
+    """The run's refresh figures from each login's refreshes and the provider's counters."""
     ok_before, error_before = grants(before, "refresh_token")
     ok_after, error_after = grants(after, "refresh_token")
     code_ok, code_errors = (
@@ -133,7 +166,7 @@ def refresh_figures(
     return RefreshFigures(
         logins=logins,
         leeway=leeway,
-        window=args.token_lifetime - leeway,
+        window=token_lifetime - leeway,
         ok=ok_after - ok_before,
         errors=error_after - error_before,
         code_ok=code_ok,
@@ -145,7 +178,8 @@ def refresh_figures(
         intervals=[value for login in logins for value in login.intervals],
         early=[f"{login.email}: {item}" for login in logins for item in login.early],
         over_bound=[
-            f"{login.email}: {login.site_refreshes} refreshes > {login.windows} windows + 1"
+            f"{login.email}: site {login.site_refreshes}, provider {login.provider_refreshes} "
+            f"refreshes > {login.windows} windows + 1"
             for login in logins
             if max(login.site_refreshes or 0, login.provider_refreshes) > login.windows + 1
         ],

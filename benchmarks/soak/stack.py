@@ -7,7 +7,11 @@
 - the example site under gunicorn with several worker processes and threads, on a fresh
   PostgreSQL database ``soak_<random>`` (row locks: one refresh per login and expiry across
   workers), with Redis as its shared Django cache (a dedicated DB number, flushed before and
-  after) and database-backed sessions, after ``manage.py migrate``.
+  after) and database-backed sessions, after ``manage.py migrate``. ``--break-cache`` leaves
+  ``REDIS_URL`` empty instead, so each worker has its own LocMemCache (a deliberate break).
+
+The cache backend and discovery/JWKS cache periods the site really uses are read back from its
+settings (:attr:`Stack.site_cache`), for the goal on discovery and JWKS fetches.
 
 :meth:`Stack.close` undoes whatever :meth:`Stack.start` got done, also after an error.
 """
@@ -15,11 +19,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import shutil
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +35,15 @@ from .processes import Server, SetupError, base_env, free_port, run_command
 
 CLIENT_ID = "demo-client"
 CLIENT_SECRET = "demo-secret"
+
+# Prints, as JSON, what the site's settings make of its cache (read through authgear_django.conf).
+SITE_CACHE_PROBE = (
+    "import json; from authgear_django.conf import conf; "
+    "print('SITE_CACHE ' + json.dumps({"
+    "'backend': conf.CACHES[conf.AUTHGEAR_CACHE_ALIAS].get('BACKEND', ''), "
+    "'discovery_ttl': conf.AUTHGEAR_DISCOVERY_CACHE_TTL, "
+    "'jwks_ttl': conf.AUTHGEAR_JWKS_CACHE_TTL}))"
+)
 
 
 def _gunicorn_extra_options() -> list[str]:
@@ -60,6 +75,8 @@ class Stack:
         self.servers: list[Server] = []
         self._database_created = False
         self._redis: Any = None
+        self.site_cache: dict[str, Any] = {}  # backend, discovery_ttl, jwks_ttl (site settings)
+        self.site_started: float | None = None  # wall clock: gunicorn started
 
     # setup -------------------------------------------------------------------------------
 
@@ -92,7 +109,8 @@ class Stack:
             "AUTHGEAR_POST_LOGOUT_REDIRECT_URL": "",
             "AUTHGEAR_WEBHOOK_SECRET": "",
             "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
+            # --break-cache: empty, so example_project.settings falls back to LocMemCache
+            "REDIS_URL": "" if self.args.break_cache else self.redis_url,
             "EXAMPLE_SQLITE_PATH": str(self.workdir / "unused-site.sqlite3"),
         }
 
@@ -138,6 +156,10 @@ class Stack:
         def site_migrate() -> None:
             try:
                 run_command([python, "manage.py", "migrate", "-v", "0"], site_env, self.site_log)
+                probe = [python, "manage.py", "shell", "-c", SITE_CACHE_PROBE]
+                for line in run_command(probe, site_env, self.site_log).splitlines():
+                    if line.startswith("SITE_CACHE "):
+                        self.site_cache = json.loads(line.removeprefix("SITE_CACHE "))
             except BaseException as error:
                 errors.append(error)
 
@@ -151,19 +173,23 @@ class Stack:
             raise errors[0]
         if "soak users" not in seeded:
             raise SetupError(f"seed_demo --users did not create the soak users:\n{seeded}")
+        if not self.site_cache:
+            raise SetupError("could not read the site's cache settings (see the site log)")
 
         op = Server(
             "provider",
             [*provider, "runserver", f"{HOST}:{self.op_port}", "--noreload"],
             op_env,
             op_log,
-            f"{self.op_url}/.well-known/openid-configuration",
+            # not discovery: every discovery and JWKS fetch the provider counts is the site's
+            f"{self.op_url}/_test/stats",
         )
         site = Server(
             "site (gunicorn)", self._gunicorn_args(), site_env, self.site_log, f"{self.site_url}/"
         )
         self.servers = [op, site]
         op.start()
+        self.site_started = time.time()
         site.start()
         op.wait_ready()
         site.wait_ready()

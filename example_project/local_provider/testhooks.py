@@ -1,4 +1,4 @@
-"""Counters of token and revocation requests, and a test-only JSON endpoint that reports them.
+"""Counters of token, revocation and document requests, and a test-only JSON endpoint for them.
 
 The provider always counts (in memory, per process: ``runserver --noreload`` is one process),
 but ``/_test/stats`` is only routed when ``LOCAL_OP_TEST_HOOKS=1``. End-to-end tests read it
@@ -11,6 +11,7 @@ to check, for example, that ten concurrent requests of one login made exactly on
       "token": {"authorization_code": {"ok": 1, "error": 0},
                 "refresh_token": {"ok": 2, "error": 0}},
       "revoke": {"refresh_token": 1, "access_token": 0, "unknown": 0, "error": 0},
+      "fetches": {"discovery": 1, "jwks": 1},
       "live_refresh_tokens": {"demo@example.com": 0},
       "live_access_tokens": {"demo@example.com": 0}
     }
@@ -20,6 +21,9 @@ to check, for example, that ten concurrent requests of one login made exactly on
   when the request arrived: a live (not yet revoked) refresh token, an access token, or
   anything else (unknown or already revoked: RFC 7009 still answers 200); ``error`` counts
   the other answers (e.g. bad client credentials).
+- ``fetches``: GET requests of the discovery document (both ``.well-known`` paths) and of the
+  JWKS, whatever the answer. The soak test checks with them that the site's workers share
+  one cached copy (at most one fetch per cache period across all workers).
 - ``live_*_tokens``: per user email, refresh tokens not revoked / access tokens not expired.
 """
 
@@ -37,9 +41,12 @@ from django.views.decorators.cache import never_cache
 from oauth2_provider import views as dot_views
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
+from example_project.local_provider.views import DiscoveryView
+
 _lock = threading.Lock()
 _token_answers: defaultdict[str, Counter[str]] = defaultdict(Counter)
 _revocations: Counter[str] = Counter()
+_document_fetches: Counter[str] = Counter()
 
 
 def _checksum(token: str) -> str:
@@ -94,6 +101,25 @@ class CountingRevokeTokenView(dot_views.RevokeTokenView):
         return response
 
 
+class CountingDiscoveryView(DiscoveryView):
+    """Discovery (``views.DiscoveryView``), counting each GET as a ``discovery`` fetch."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with _lock:
+            _document_fetches["discovery"] += 1
+        return super().get(request, *args, **kwargs)
+
+
+class CountingJwksView(dot_views.JwksInfoView):
+    """``/oauth2/jwks``: DOT's view, counting each GET as a ``jwks`` fetch."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with _lock:
+            _document_fetches["jwks"] += 1
+        response: HttpResponse = super().get(request, *args, **kwargs)
+        return response
+
+
 def _per_email(queryset: Any) -> dict[str, int]:
     rows = queryset.values("user__email").annotate(count=Count("id")).order_by("user__email")
     return {row["user__email"] or "": row["count"] for row in rows}
@@ -111,11 +137,13 @@ def stats(request: HttpRequest) -> JsonResponse:
             kind: _revocations[kind]
             for kind in ("refresh_token", "access_token", "unknown", "error")
         }
+        fetches = {name: _document_fetches[name] for name in ("discovery", "jwks")}
     now = timezone.now()
     return JsonResponse(
         {
             "token": token,
             "revoke": revoke,
+            "fetches": fetches,
             "live_refresh_tokens": _per_email(
                 get_refresh_token_model().objects.filter(revoked__isnull=True)
             ),

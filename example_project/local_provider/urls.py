@@ -16,19 +16,19 @@ from example_project.local_provider import testhooks, views
 oauth2_patterns = [
     path(
         ".well-known/openid-configuration",
-        views.DiscoveryView.as_view(),
+        testhooks.CountingDiscoveryView.as_view(),
         name="oidc-connect-discovery-info",
     ),
     # Authgear serves the same document at the RFC 8414 location.
     path(
         ".well-known/oauth-authorization-server",
-        views.DiscoveryView.as_view(),
+        testhooks.CountingDiscoveryView.as_view(),
         name="oauth-server-metadata",
     ),
     path("oauth2/authorize", views.AuthorizeView.as_view(), name="authorize"),
     path("oauth2/token", testhooks.CountingTokenView.as_view(), name="token"),
     path("oauth2/userinfo", dot_views.UserInfoView.as_view(), name="user-info"),
-    path("oauth2/jwks", dot_views.JwksInfoView.as_view(), name="jwks-info"),
+    path("oauth2/jwks", testhooks.CountingJwksView.as_view(), name="jwks-info"),
     path("oauth2/revoke", testhooks.CountingRevokeTokenView.as_view(), name="revoke-token"),
     path("oauth2/end_session", views.EndSessionView.as_view(), name="rp-initiated-logout"),
 ]
