@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from authgear_django.devices import describe
 from authgear_django.models import AuthgearAccount, AuthgearLogin
@@ -45,12 +46,19 @@ def revoke_logins(logins: QuerySet[AuthgearLogin] | list[AuthgearLogin]) -> tupl
 
 def _report(request: HttpRequest, ended: int, confirmed: int) -> None:
     if ended == confirmed:
-        messages.success(request, f"Revoked {ended} login(s) at Authgear and ended their sessions.")
+        messages.success(
+            request,
+            gettext("Revoked %(ended)d login(s) at Authgear and ended their sessions.")
+            % {"ended": ended},
+        )
     else:
         messages.warning(
             request,
-            f"Ended {ended} login(s) here; Authgear confirmed {confirmed} revocation(s). "
-            "The others could not be revoked at Authgear right now (see the logs).",
+            gettext(
+                "Ended %(ended)d login(s) here; Authgear confirmed %(confirmed)d revocation(s). "
+                "The others could not be revoked at Authgear right now (see the logs)."
+            )
+            % {"ended": ended, "confirmed": confirmed},
         )
 
 
@@ -65,7 +73,7 @@ class RevokingInlineFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
 class LoginDeviceMixin:
     """The device and browser of a login, as the "Your sessions" page shows them."""
 
-    @admin.display(description="device and browser")
+    @admin.display(description=_("device and browser"))
     def device(self, login: AuthgearLogin) -> str:
         # not through sessions_views: the admin module must not import the views
         return describe(login.user_agent, gettext)
@@ -77,8 +85,8 @@ class AuthgearLoginInline(LoginDeviceMixin, admin.TabularInline):  # type: ignor
     extra = 0
     fields = LOGIN_FIELDS
     readonly_fields = LOGIN_FIELDS
-    verbose_name = "login (tick “Delete” and save to revoke it)"
-    verbose_name_plural = "logins (tick “Delete” and save to revoke them at Authgear)"
+    verbose_name = _("login (tick “Delete” and save to revoke it)")
+    verbose_name_plural = _("logins (tick “Delete” and save to revoke them at Authgear)")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -119,15 +127,15 @@ class AuthgearAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
         return accounts
 
-    @admin.display(description="active logins", ordering="login_count")
+    @admin.display(description=_("active logins"), ordering="login_count")
     def active_logins(self, account: Any) -> int:
         return int(getattr(account, "login_count", 0))
 
-    @admin.display(description="last refresh", ordering="last_refresh_at")
+    @admin.display(description=_("last refresh"), ordering="last_refresh_at")
     def last_refresh(self, account: Any) -> Any:
         return getattr(account, "last_refresh_at", None)
 
-    @admin.display(description="user")
+    @admin.display(description=_("user"))
     def user_link(self, account: AuthgearAccount) -> str:
         user = account.user
         opts = user._meta
@@ -137,7 +145,7 @@ class AuthgearAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return str(user)
         return format_html('<a href="{}">{}</a>', url, user)
 
-    @admin.display(description="last userinfo claims")
+    @admin.display(description=_("last userinfo claims"))
     def claims_json(self, account: AuthgearAccount) -> str:
         return format_html("<pre>{}</pre>", json.dumps(account.claims, indent=2, sort_keys=True))
 
@@ -153,7 +161,7 @@ class AuthgearAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             self.delete_model(request, account)
 
     @admin.action(
-        description="Unlink selected accounts (revokes their logins)", permissions=["delete"]
+        description=_("Unlink selected accounts (revokes their logins)"), permissions=["delete"]
     )
     def unlink_accounts(self, request: HttpRequest, queryset: QuerySet[AuthgearAccount]) -> None:
         count = 0
@@ -162,11 +170,14 @@ class AuthgearAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             count += 1
         messages.success(
             request,
-            f"Unlinked {count} account(s). Their Django users remain; the next Authgear login "
-            "of those users creates or links an account again.",
+            gettext(
+                "Unlinked %(count)d account(s). Their Django users remain; the next Authgear "
+                "login of those users creates or links an account again."
+            )
+            % {"count": count},
         )
 
-    @admin.action(description="Revoke all logins of selected accounts", permissions=["delete"])
+    @admin.action(description=_("Revoke all logins of selected accounts"), permissions=["delete"])
     def revoke_all_logins(self, request: HttpRequest, queryset: QuerySet[AuthgearAccount]) -> None:
         logins = AuthgearLogin.objects.filter(account__in=queryset).select_related("account")
         _report(request, *revoke_logins(list(logins)))
@@ -205,7 +216,7 @@ class AuthgearLoginAdmin(LoginDeviceMixin, admin.ModelAdmin):  # type: ignore[ty
         revoke_logins(list(queryset.select_related("account")))
 
     @admin.action(
-        description="Revoke selected logins (at Authgear and here)", permissions=["delete"]
+        description=_("Revoke selected logins (at Authgear and here)"), permissions=["delete"]
     )
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[AuthgearLogin]) -> None:
         _report(request, *revoke_logins(list(queryset.select_related("account"))))
@@ -221,13 +232,13 @@ class AuthgearAccountUserInline(admin.StackedInline):  # type: ignore[type-arg]
     max_num = 0
     fields = ("sub", "email", "last_login_at", "account_link")
     readonly_fields = fields
-    verbose_name = "Authgear account"
-    verbose_name_plural = "Authgear account"
+    verbose_name = _("Authgear account")
+    verbose_name_plural = _("Authgear account")
 
-    @admin.display(description="manage")
+    @admin.display(description=_("manage"))
     def account_link(self, account: AuthgearAccount) -> str:
         url = reverse("admin:authgear_django_authgearaccount_change", args=[account.pk])
-        return format_html('<a href="{}">Logins and unlinking</a>', url)
+        return format_html('<a href="{}">{}</a>', url, gettext("Logins and unlinking"))
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

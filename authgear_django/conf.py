@@ -25,6 +25,9 @@ DEFAULT_WEBHOOK_MAX_EVENT_AGE = 7 * 24 * 3600
 DEFAULT_WEBHOOK_EVENT_RETENTION = 30 * 24 * 3600
 # Authgear caches its userinfo answers for 5 minutes: checking more often mostly sees them.
 DEFAULT_SESSION_CHECK_INTERVAL = 300
+# Authgear counts 120 token-endpoint calls a minute per client IP (not configurable there).
+DEFAULT_TOKEN_RATE_LIMIT_PER_MINUTE = 120
+DEFAULT_TOKEN_BACKOFF_MAX = 120
 
 # System check IDs of the setting rules (the README's catalogue lists them).
 MISSING = "authgear_django.E001"
@@ -249,6 +252,22 @@ class AuthgearSettings:
         )
 
     @property
+    def AUTHGEAR_TOKEN_BACKOFF_MAX(self) -> int:
+        """Longest pause of refreshes after Authgear's token endpoint answered 429, in seconds
+        (the backoff starts at 5 s and doubles while 429s keep coming)."""
+        value = self._get("AUTHGEAR_TOKEN_BACKOFF_MAX", DEFAULT_TOKEN_BACKOFF_MAX)
+        return _integer("AUTHGEAR_TOKEN_BACKOFF_MAX", value, minimum=1)
+
+    @property
+    def AUTHGEAR_TOKEN_RATE_LIMIT_PER_MINUTE(self) -> int:
+        """Authgear's token-endpoint budget per client IP and minute (120, not configurable
+        there): ``manage.py authgear_status --fail-above`` measures the site's calls against it."""
+        value = self._get(
+            "AUTHGEAR_TOKEN_RATE_LIMIT_PER_MINUTE", DEFAULT_TOKEN_RATE_LIMIT_PER_MINUTE
+        )
+        return _integer("AUTHGEAR_TOKEN_RATE_LIMIT_PER_MINUTE", value, minimum=1)
+
+    @property
     def AUTHGEAR_SESSION_CHECK_INTERVAL(self) -> int | None:
         """Seconds between two confirmations that a login's Authgear session is alive (one
         userinfo call); ``None``: never. Bounds how long a session ended at Authgear stays
@@ -264,6 +283,13 @@ class AuthgearSettings:
                 "or None.",
                 hint="Use 300 (Authgear caches userinfo for 5 minutes) or None to turn it off.",
             ) from None
+
+    @property
+    def AUTHGEAR_BROWSER_SSO_CHECK(self) -> bool:
+        """Once per ``AUTHGEAR_SESSION_CHECK_INTERVAL``, send a signed-in browser's page load
+        through Authgear with ``prompt=none`` and end the login here when Authgear's browser
+        session is gone (``authgear_django.sso_check``). Off by default: it costs a redirect."""
+        return bool(self._get("AUTHGEAR_BROWSER_SSO_CHECK", False))
 
     @property
     def AUTHGEAR_CLOCK_LEEWAY(self) -> int:
@@ -495,6 +521,12 @@ class AuthgearSettings:
         Authgear's end-session endpoint."""
         value = self._get("AUTHGEAR_LOGOUT_STATE_MAX_AGE", DEFAULT_LOGOUT_STATE_MAX_AGE)
         return _integer("AUTHGEAR_LOGOUT_STATE_MAX_AGE", value, minimum=1)
+
+    @property
+    def AUTHGEAR_UI_LOCALES_FROM_LANGUAGE(self) -> bool:
+        """Send the active Django language to Authgear as ``ui_locales`` (when no explicit
+        ``ui_locales`` option is given), so Authgear's pages match the site's language."""
+        return bool(self._get("AUTHGEAR_UI_LOCALES_FROM_LANGUAGE", True))
 
     # --- Django settings this app depends on -----------------------------------------------------
 

@@ -24,10 +24,10 @@ from django.contrib.auth import authenticate, user_login_failed
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from authgear_django import verification
-from authgear_django.authorization import LoginAttempt, trusted_login_hint
+from authgear_django.authorization import LoginAttempt, clean_login_options, trusted_login_hint
 from authgear_django.client import AuthgearClient, TokenSet
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
@@ -69,6 +69,44 @@ def callback_uri(request: HttpRequest) -> str:
     )
 
 
+def language_tag(language_code: str) -> str:
+    """A Django language code as the BCP 47 tag Authgear expects: ``zh-hant`` → ``zh-Hant``,
+    ``en-us`` → ``en-US``, ``fr`` → ``fr``, ``es-419`` unchanged.
+
+    Django lowercases its codes; BCP 47 writes scripts in title case and regions in capitals,
+    and Authgear matches its locales by those tags.
+    """
+    first, *rest = language_code.replace("_", "-").split("-")
+    subtags = [first.lower()]
+    for index, subtag in enumerate(rest):
+        if len(subtag) == 1:  # an extension or private-use singleton: the rest is not cased
+            subtags.extend(part.lower() for part in rest[index:])
+            break
+        if len(subtag) == 4 and subtag.isalpha():
+            subtags.append(subtag.title())
+        elif len(subtag) == 2 and subtag.isalpha():
+            subtags.append(subtag.upper())
+        else:
+            subtags.append(subtag.lower())
+    return "-".join(subtags)
+
+
+def with_default_ui_locales(options: dict[str, str]) -> dict[str, str]:
+    """``options`` plus ``ui_locales`` from the active language, so Authgear's pages speak the
+    language of the page the person came from; an explicit ``ui_locales`` wins, and
+    ``AUTHGEAR_UI_LOCALES_FROM_LANGUAGE = False`` turns this off."""
+    if options.get("ui_locales") or not conf.AUTHGEAR_UI_LOCALES_FROM_LANGUAGE:
+        return options
+    language = translation.get_language()
+    if not language:
+        return options  # translations deactivated: no language to pass on
+    try:
+        default = clean_login_options({"ui_locales": language_tag(language)}, trusted=True)
+    except AuthgearError:
+        return options  # a LANGUAGE_CODE that is no language tag: let Authgear choose
+    return {**options, **default}
+
+
 def start_login(
     request: HttpRequest,
     *,
@@ -84,6 +122,7 @@ def start_login(
     Arguments as for :func:`begin_login`. Raises an :class:`AuthgearError` (a bad option, or
     Authgear's discovery document unavailable); then nothing is remembered.
     """
+    options = with_default_ui_locales(options)
     if login_hint is not None:
         options = {**options, "login_hint": trusted_login_hint(login_hint)}
     client = get_client()
@@ -119,7 +158,8 @@ def begin_login(
     clean_login_options`). ``max_age`` + ``id_token_hint`` + ``expected_sub`` make it a
     reauthentication: the callback then accepts only the same user with a fresh ``auth_time``.
     ``login_hint`` is for the site's code only (any Authgear hint type, e.g.
-    ``type=app_session_token``); never pass request input to it.
+    ``type=app_session_token``); never pass request input to it. Without a ``ui_locales``
+    option, Authgear is asked for the active language (:func:`with_default_ui_locales`).
     """
     try:
         url = start_login(

@@ -15,6 +15,10 @@ The same path confirms, at most once per ``AUTHGEAR_SESSION_CHECK_INTERVAL``, th
 Authgear session is still alive (one userinfo call): the session entry's one "come back at"
 time covers both, so the hot path is unchanged. A session ended at Authgear is answered like
 a dead refresh: logged out, redirected with ``next`` (JSON 401 for API callers).
+
+With ``AUTHGEAR_BROWSER_SSO_CHECK`` (off by default), the same hook also sends a signed-in
+browser's page load through Authgear with ``prompt=none``, at most once per interval, to
+learn whether Authgear's browser session still exists (:mod:`authgear_django.sso_check`).
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import Resolver404, resolve
 from django.utils.functional import SimpleLazyObject, empty
 
+from authgear_django.conf import conf
 from authgear_django.exceptions import ProviderError, ProviderRateLimited, ProviderUnreachable
 from authgear_django.refresh import Outcome, refresh_due_in_session, refresh_session_login
-from authgear_django.responses import error_page, error_response, login_url
+from authgear_django.responses import SESSION_ENDED, error_page, error_response, login_url
 from authgear_django.session_entry import refresh_due
+from authgear_django.sso_check import is_page_navigation, sso_check_due, start_sso_check
 from authgear_django.store import SESSION_LOGIN_KEY, forget_login
 
 OUR_NAMESPACE = "authgear_django"
@@ -100,8 +106,12 @@ class _LazyRefresh:
         if not self.done:
             self.done = True
             session = getattr(self.request, "session", None)
-            if session is not None and refresh_due_in_session(session, time.time()):
-                self.stop = self.middleware.refresh(self.request)
+            if session is not None:
+                now = time.time()
+                if refresh_due_in_session(session, now):
+                    self.stop = self.middleware.refresh(self.request)
+                if self.stop is None and self.request.method == "GET":
+                    self.stop = self.middleware.browser_sso_check(self.request, now)
                 if self.stop is not None:
                     raise RefreshInterrupted(self.stop)
         return self.load_user()
@@ -113,8 +123,12 @@ class _LazyRefresh:
             self.done = True
             self.disarm()
             session = getattr(self.request, "session", None)
-            if session is not None and await _adue(session):
-                self.stop = await sync_to_async(self.middleware.refresh)(self.request)
+            if session is not None:
+                now = time.time()
+                if await _adue(session):
+                    self.stop = await sync_to_async(self.middleware.refresh)(self.request)
+                if self.stop is None and self.request.method == "GET":
+                    self.stop = await _abrowser_sso_check(self.middleware, self.request, now)
                 if self.stop is not None:
                     raise RefreshInterrupted(self.stop)
         return await self.load_auser()
@@ -129,6 +143,15 @@ class _LazyRefresh:
         """Give ``request.user`` back Django's loader (after the check, or after the response)."""
         if self.lazy_dict.get("_setupfunc") is self.hook:
             self.lazy_dict["_setupfunc"] = self.load_user
+
+
+async def _abrowser_sso_check(
+    middleware: TokenRefreshMiddleware, request: HttpRequest, now: float
+) -> HttpResponse | None:
+    """The SSO check from async code: a thread only when it is switched on."""
+    if not conf.AUTHGEAR_BROWSER_SSO_CHECK:
+        return None
+    return await sync_to_async(middleware.browser_sso_check)(request, now)
 
 
 async def _adue(session: Any) -> bool:
@@ -153,8 +176,11 @@ class TokenRefreshMiddleware:
         check = self._defer(request)
         if check is None:  # no lazy user to hook (no AuthenticationMiddleware, or already read)
             session = getattr(request, "session", None)
-            if session is not None and refresh_due_in_session(session, time.time()):
-                response = self.refresh(request)
+            if session is not None:
+                now = time.time()
+                response = self.refresh(request) if refresh_due_in_session(session, now) else None
+                if response is None and request.method == "GET":
+                    response = self.browser_sso_check(request, now)
                 if response is not None:
                     return response
             return self.get_response(request)
@@ -167,8 +193,11 @@ class TokenRefreshMiddleware:
         check = self._defer(request)
         if check is None:
             session = getattr(request, "session", None)
-            if session is not None and await _adue(session):
-                stop = await sync_to_async(self.refresh)(request)
+            if session is not None:
+                now = time.time()
+                stop = await sync_to_async(self.refresh)(request) if await _adue(session) else None
+                if stop is None and request.method == "GET":
+                    stop = await _abrowser_sso_check(self, request, now)
                 if stop is not None:
                     return stop
             return await get_response(request)
@@ -214,6 +243,16 @@ class TokenRefreshMiddleware:
             return self.logged_out_response(request)
         return self.unavailable_response(request, result.error)
 
+    def browser_sso_check(self, request: HttpRequest, now: float) -> HttpResponse | None:
+        """With ``AUTHGEAR_BROWSER_SSO_CHECK``: a signed-in browser's page load whose SSO check
+        is due goes through Authgear with ``prompt=none`` (:mod:`authgear_django.sso_check`);
+        ``None`` for every other request. Cheap unless due: a setting, then a session key."""
+        if not conf.AUTHGEAR_BROWSER_SSO_CHECK or not sso_check_due(request.session, now):
+            return None
+        if not is_page_navigation(request) or self._is_our_view(request):
+            return None  # stays due: the next page load makes the check
+        return start_sso_check(request, now)
+
     def _is_our_view(self, request: HttpRequest) -> bool:
         match = getattr(request, "resolver_match", None)  # set once the URL is resolved
         if match is not None:
@@ -232,13 +271,13 @@ class TokenRefreshMiddleware:
             return JsonResponse(
                 {
                     "error": "login_expired",
-                    "error_description": "Your session has ended. Please sign in again.",
+                    "error_description": str(SESSION_ENDED),
                     "login_url": target,
                 },
                 status=401,
             )
         with contextlib.suppress(messages.MessageFailure):  # the messages app is optional
-            messages.info(request, "Your session has ended. Please sign in again.")
+            messages.info(request, str(SESSION_ENDED))
         return HttpResponseRedirect(target)
 
     def unavailable_response(

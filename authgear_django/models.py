@@ -10,6 +10,8 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models.signals import post_save
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from authgear_django.client import TokenSet
 from authgear_django.conf import conf
@@ -27,41 +29,45 @@ class AuthgearAccount(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="authgear_account",
-        verbose_name="user",
+        verbose_name=_("user"),
     )
-    sub = models.CharField("Authgear user ID (sub)", max_length=255, unique=True)
-    email = models.CharField("email at Authgear", max_length=254, blank=True)
-    claims = models.JSONField("last userinfo claims", default=dict, blank=True)
-    created_at = models.DateTimeField("linked at", auto_now_add=True)
-    updated_at = models.DateTimeField("updated at", auto_now=True)
-    last_login_at = models.DateTimeField("last login", null=True, blank=True)
+    sub = models.CharField(_("Authgear user ID (sub)"), max_length=255, unique=True)
+    email = models.CharField(_("email at Authgear"), max_length=254, blank=True)
+    claims = models.JSONField(_("last userinfo claims"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("linked at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    last_login_at = models.DateTimeField(_("last login"), null=True, blank=True)
     synced_groups = models.JSONField(
-        "groups from Authgear roles",
+        _("groups from Authgear roles"),
         default=list,
         blank=True,
-        help_text="Groups this app added from the user's Authgear roles (removed with the role).",
+        help_text=_(
+            "Groups this app added from the user's Authgear roles (removed with the role)."
+        ),
     )
     # Webhook ordering: Authgear numbers its events with one increasing ``seq``, so a delivery
     # whose seq is not above the last one applied to the same attribute is older news and is
     # not applied. Status (disabled / reenabled / deleted) and profile are independent: a late
     # profile update still applies after a newer disable.
     webhook_status_seq = models.BigIntegerField(
-        "last status event applied (seq)", null=True, blank=True, editable=False
+        _("last status event applied (seq)"), null=True, blank=True, editable=False
     )
     webhook_profile_seq = models.BigIntegerField(
-        "last profile event applied (seq)", null=True, blank=True, editable=False
+        _("last profile event applied (seq)"), null=True, blank=True, editable=False
     )
     deactivated_by_webhook = models.BooleanField(
-        "deactivated by an Authgear webhook",
+        _("deactivated by an Authgear webhook"),
         default=False,
         editable=False,
-        help_text="Set when user.disabled deactivated the user; only then does user.reenabled "
-        "reactivate them. A deactivation made here (admin, shell) is never undone by Authgear.",
+        help_text=_(
+            "Set when user.disabled deactivated the user; only then does user.reenabled "
+            "reactivate them. A deactivation made here (admin, shell) is never undone by Authgear."
+        ),
     )
 
     class Meta:
-        verbose_name = "Authgear account"
-        verbose_name_plural = "Authgear accounts"
+        verbose_name = _("Authgear account")
+        verbose_name_plural = _("Authgear accounts")
         ordering = ["-last_login_at"]
 
     def __str__(self) -> str:
@@ -77,43 +83,47 @@ class AuthgearLogin(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(
-        AuthgearAccount, on_delete=models.CASCADE, related_name="logins", verbose_name="account"
+        AuthgearAccount, on_delete=models.CASCADE, related_name="logins", verbose_name=_("account")
     )
     session_key = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     encrypted_refresh_token = models.TextField(blank=True, editable=False)
     encrypted_access_token = models.TextField(blank=True, editable=False)
     encrypted_id_token = models.TextField(blank=True, editable=False)
-    access_token_expires_at = models.DateTimeField("access token expires", null=True, blank=True)
+    access_token_expires_at = models.DateTimeField(_("access token expires"), null=True, blank=True)
     access_token_lifetime = models.PositiveIntegerField(
-        "access token lifetime (s)", null=True, blank=True
+        _("access token lifetime (s)"), null=True, blank=True
     )
-    scope = models.CharField(max_length=1000, blank=True)
-    sid = models.CharField("Authgear session (sid)", max_length=255, blank=True)
-    auth_time = models.DateTimeField("authenticated at", null=True, blank=True)
-    user_agent = models.CharField("User-Agent", max_length=255, blank=True)
+    scope = models.CharField(_("scope"), max_length=1000, blank=True)
+    sid = models.CharField(_("Authgear session (sid)"), max_length=255, blank=True)
+    auth_time = models.DateTimeField(_("authenticated at"), null=True, blank=True)
+    user_agent = models.CharField(_("User-Agent"), max_length=255, blank=True)
     ip_address = models.GenericIPAddressField(
-        "IP address at sign-in", null=True, blank=True, editable=False
+        _("IP address at sign-in"), null=True, blank=True, editable=False
     )
-    created_at = models.DateTimeField("logged in at", auto_now_add=True)
-    last_refreshed_at = models.DateTimeField("last refresh", null=True, blank=True)
+    created_at = models.DateTimeField(_("logged in at"), auto_now_add=True)
+    last_refreshed_at = models.DateTimeField(_("last refresh"), null=True, blank=True)
     last_checked_at = models.DateTimeField(
-        "Authgear session last confirmed", null=True, blank=True, editable=False
+        _("Authgear session last confirmed"), null=True, blank=True, editable=False
     )
-    refresh_count = models.PositiveIntegerField(default=0)
+    refresh_count = models.PositiveIntegerField(_("refresh count"), default=0)
     # Set when a refresh stored an ID token whose key could not be fetched yet (the tokens are
     # kept: with rotation the old refresh token is dead); cleared once it is verified. Kept on
     # the row, read under its lock, so that no overlapping session save can lose it.
     id_token_unverified_since = models.DateTimeField(
-        "ID token unverified since", null=True, blank=True, editable=False
+        _("ID token unverified since"), null=True, blank=True, editable=False
     )
 
     class Meta:
-        verbose_name = "Authgear login"
-        verbose_name_plural = "Authgear logins"
+        verbose_name = _("Authgear login")
+        verbose_name_plural = _("Authgear logins")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"login of {self.account.user} at {self.created_at:%Y-%m-%d %H:%M}"
+        # Shown in the admin (titles, breadcrumbs, deletion pages): in the reader's language.
+        return gettext("login of %(user)s at %(time)s") % {
+            "user": self.account.user,
+            "time": f"{self.created_at:%Y-%m-%d %H:%M}",
+        }
 
     # --- token access (decrypting on demand) -------------------------------------------------
 
@@ -164,14 +174,14 @@ class AuthgearLogin(models.Model):
 class AuthgearWebhookEvent(models.Model):
     """Webhook deliveries already handled, by Authgear event id: a redelivery is a no-op."""
 
-    event_id = models.CharField("event id", max_length=100, unique=True)
-    event_type = models.CharField("type", max_length=100)
-    sub = models.CharField("Authgear user ID (sub)", max_length=255, blank=True, db_index=True)
-    received_at = models.DateTimeField("received at", auto_now_add=True, db_index=True)
+    event_id = models.CharField(_("event id"), max_length=100, unique=True)
+    event_type = models.CharField(_("type"), max_length=100)
+    sub = models.CharField(_("Authgear user ID (sub)"), max_length=255, blank=True, db_index=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
 
     class Meta:
-        verbose_name = "Authgear webhook event"
-        verbose_name_plural = "Authgear webhook events"
+        verbose_name = _("Authgear webhook event")
+        verbose_name_plural = _("Authgear webhook events")
         ordering = ["-received_at"]
 
     def __str__(self) -> str:

@@ -64,6 +64,8 @@ class ErrorPage:
 
 
 PLEASE_RETRY_SOON = _("Please try again in a moment.")
+# What a person whose login ended at Authgear is told (the refresh middleware says it).
+SESSION_ENDED = _("Your session has ended. Please sign in again.")
 MISCONFIGURED = _("Sign-in is misconfigured")
 
 # The page of each error class; a subclass without its own entry gets its nearest ancestor's.

@@ -23,6 +23,7 @@ from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.generic import View
@@ -56,6 +57,7 @@ from authgear_django.responses import (
     safe_next_url,
 )
 from authgear_django.signals import login_linked
+from authgear_django.sso_check import finish_sso_check, is_sso_check_callback
 from authgear_django.store import (
     create_login,
     current_login,
@@ -149,6 +151,8 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
     failure_url: str | None = None
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        if is_sso_check_callback(request):  # a prompt=none round trip: never a login
+            return finish_sso_check(request)
         attempt: LoginAttempt | None = None
         try:
             attempt = take_attempt(request)
@@ -203,7 +207,7 @@ class AuthgearCallbackView(OIDCAuthenticationCallbackView):  # type: ignore[misc
         return HttpResponseRedirect(self.success_url)
 
 
-SIGNED_OUT_MESSAGE = "You have been signed out."
+SIGNED_OUT_MESSAGE = _("You have been signed out.")
 LOGOUT_STATE_COOKIE = "authgear_logout_state"
 LOGOUT_STATE_SALT = "authgear_django.views.logout_state"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -29,7 +30,7 @@ class AuthgearUnavailable(exceptions.APIException):  # type: ignore[misc]
     """Authgear's keys could not be fetched: the token cannot be judged now (503, not 500)."""
 
     status_code = 503
-    default_detail = "Authgear is unavailable; try again shortly."
+    default_detail = _("Authgear is unavailable; try again shortly.")
     default_code = "temporarily_unavailable"
 
 
@@ -56,7 +57,7 @@ class AuthgearAccessTokenAuthentication(BaseAuthentication):  # type: ignore[mis
 class HasAuthgearScopes(BasePermission):  # type: ignore[misc]
     """Allow only requests whose Authgear access token has the view's ``required_scopes``."""
 
-    message = "The access token lacks a required scope."
+    message = _("The access token lacks a required scope.")
 
     def has_permission(self, request: Any, view: Any) -> bool:
         token = request.auth
