@@ -35,12 +35,16 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import Resolver404, resolve
 from django.utils.functional import SimpleLazyObject, empty
 
-from authgear_django.conf import conf
 from authgear_django.exceptions import ProviderError, ProviderRateLimited, ProviderUnreachable
 from authgear_django.refresh import Outcome, refresh_due_in_session, refresh_session_login
 from authgear_django.responses import SESSION_ENDED, error_page, error_response, login_url
 from authgear_django.session_entry import refresh_due
-from authgear_django.sso_check import is_page_navigation, sso_check_due, start_sso_check
+from authgear_django.sso_check import (
+    is_page_navigation,
+    sso_check_due,
+    sso_check_settings,
+    start_sso_check,
+)
 from authgear_django.store import SESSION_LOGIN_KEY, forget_login
 
 OUR_NAMESPACE = "authgear_django"
@@ -149,7 +153,7 @@ async def _abrowser_sso_check(
     middleware: TokenRefreshMiddleware, request: HttpRequest, now: float
 ) -> HttpResponse | None:
     """The SSO check from async code: a thread only when it is switched on."""
-    if not conf.AUTHGEAR_BROWSER_SSO_CHECK:
+    if not sso_check_settings().enabled:
         return None
     return await sync_to_async(middleware.browser_sso_check)(request, now)
 
@@ -246,8 +250,8 @@ class TokenRefreshMiddleware:
     def browser_sso_check(self, request: HttpRequest, now: float) -> HttpResponse | None:
         """With ``AUTHGEAR_BROWSER_SSO_CHECK``: a signed-in browser's page load whose SSO check
         is due goes through Authgear with ``prompt=none`` (:mod:`authgear_django.sso_check`);
-        ``None`` for every other request. Cheap unless due: a setting, then a session key."""
-        if not conf.AUTHGEAR_BROWSER_SSO_CHECK or not sso_check_due(request.session, now):
+        ``None`` for every other request. Cheap unless due: cached settings, a session key."""
+        if not sso_check_due(request.session, now):
             return None
         if not is_page_navigation(request) or self._is_our_view(request):
             return None  # stays due: the next page load makes the check
