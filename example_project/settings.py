@@ -7,6 +7,8 @@ Configuration comes from environment variables named as in Authgear's guide (and
 - ``AUTHGEAR_REDIRECT_URL`` (optional; default built from the request: ``/auth/callback/``)
 - ``AUTHGEAR_POST_LOGOUT_REDIRECT_URL`` (optional; default ``<site>/``)
 - ``AUTHGEAR_WEBHOOK_SECRET`` (optional; turns on the webhook endpoint ``/auth/webhook/``)
+- ``AUTHGEAR_SESSION_CHECK_INTERVAL`` (optional seconds, or ``none``; default 300) and
+  ``AUTHGEAR_BROWSER_SSO_CHECK`` (optional ``true``: the ``prompt=none`` check on navigations)
 - ``DATABASE_URL`` (optional; SQLite by default)
 - ``DJANGO_DEBUG``: ``true`` for local development; **off by default**.
 - ``DJANGO_SECRET_KEY`` (required unless DEBUG is on), ``DJANGO_SECRET_KEY_FALLBACKS``
@@ -204,6 +206,17 @@ if _env_list("AUTHGEAR_TOKEN_ENCRYPTION_KEYS"):
 # Authgear's role "admin" (the local provider's demo user has it) makes a Django admin: staff
 # and superuser, set at each login and refresh, and cleared when the role is removed. Grant the
 # role in the portal (User Management -> Roles) only to people who may administer this site.
+# How often a login's Authgear session is confirmed (seconds); "none" turns the check off.
+if os.environ.get("AUTHGEAR_SESSION_CHECK_INTERVAL"):
+    _interval = os.environ["AUTHGEAR_SESSION_CHECK_INTERVAL"].strip().lower()
+    AUTHGEAR_SESSION_CHECK_INTERVAL = None if _interval == "none" else int(_interval)
+# A prompt=none trip through Authgear on page navigations, once per interval (off by default).
+AUTHGEAR_BROWSER_SSO_CHECK = os.environ.get("AUTHGEAR_BROWSER_SSO_CHECK", "").lower() in {
+    "1",
+    "true",
+    "yes",
+    "on",
+}
 AUTHGEAR_STAFF_ROLES = ["admin"]
 AUTHGEAR_SUPERUSER_ROLES = ["admin"]
 

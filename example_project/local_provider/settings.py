@@ -16,6 +16,9 @@ Environment variables (all optional):
 - ``LOCAL_OP_SECRET_KEY``: Django SECRET_KEY (default: a fixed, public development key).
 - ``LOCAL_OP_DEBUG``: ``0`` turns DEBUG off (default on).
 - ``LOCAL_OP_REDIRECT_URIS``, ``LOCAL_OP_POST_LOGOUT_REDIRECT_URIS``: read by ``seed_demo``.
+- ``LOCAL_OP_TOKEN_RATE_LIMIT``: ``/oauth2/token`` calls allowed per minute per client IP, as
+  Authgear limits them (120 there); over it, 429 ``x_rate_limited`` without ``Retry-After``
+  (token_rate_limit.py). Default 0: no limit.
 - ``LOCAL_OP_TEST_HOOKS``: ``1`` serves the test-only ``/_test/stats`` counters (testhooks.py).
 - ``LOCAL_OP_FAST_HASHES``: ``1`` hashes passwords and client secrets with Django's fast, insecure
   MD5 hasher (load tests: PBKDF2 costs about 0.7 s of CPU per login and per token request).
@@ -87,6 +90,7 @@ LOCAL_OP_KEY_FILE = Path(
 LOCAL_OP_ACCESS_TOKEN_LIFETIME = _env_int("LOCAL_OP_ACCESS_TOKEN_LIFETIME", 3600)
 LOCAL_OP_REQUIRE_PKCE = _env_flag("LOCAL_OP_REQUIRE_PKCE", False)
 LOCAL_OP_TEST_HOOKS = _env_flag("LOCAL_OP_TEST_HOOKS", False)
+LOCAL_OP_TOKEN_RATE_LIMIT = _env_int("LOCAL_OP_TOKEN_RATE_LIMIT", 0)
 LOCAL_OP_FAST_HASHES = _env_flag("LOCAL_OP_FAST_HASHES", False)
 
 SECRET_KEY = (
@@ -103,6 +107,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "oauth2_provider",
     "example_project.local_provider.demo_op",
+    # the operator's admin: "End sessions (revoke grants)" on users, like Authgear's portal
+    "django.contrib.admin",
+    "django.contrib.messages",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +118,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -126,6 +134,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
             ],
         },
     },

@@ -41,6 +41,7 @@ from django.views.decorators.cache import never_cache
 from oauth2_provider import views as dot_views
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
+from example_project.local_provider.token_rate_limit import rate_limited_response
 from example_project.local_provider.views import DiscoveryView
 
 _lock = threading.Lock()
@@ -70,10 +71,16 @@ def _token_kind(token: str) -> str:
 
 
 class CountingTokenView(dot_views.TokenView):
-    """``/oauth2/token``: DOT's view, counting answers by grant type."""
+    """``/oauth2/token``: DOT's view, counting answers by grant type; Authgear's rate limit
+    first when ``LOCAL_OP_TOKEN_RATE_LIMIT`` is set (token_rate_limit.py)."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         grant_type = str(request.POST.get("grant_type", ""))[:64] or "(none)"
+        limited = rate_limited_response(request)
+        if limited is not None:
+            with _lock:
+                _token_answers[grant_type]["error"] += 1
+            return limited
         try:
             response: HttpResponse = super().post(request, *args, **kwargs)
         except Exception:  # answered 500 by Django: an error answer too

@@ -7,6 +7,7 @@ so its views are mounted here under that namespace with DOT's URL names.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from oauth2_provider import views as dot_views
@@ -40,6 +41,7 @@ urlpatterns = [
     path("logout", LogoutView.as_view(), name="logout"),
     path("settings", views.home, name="settings"),
     path("", views.home, name="home"),
+    path("admin/", admin.site.urls),  # operator: end a user's sessions (demo_op/admin.py)
 ]
 
 if settings.LOCAL_OP_TEST_HOOKS:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from tests.e2e.servers import DEMO_EMAIL, DEMO_PASSWORD, Stack
+from tests.e2e.servers import DEMO_EMAIL, DEMO_PASSWORD, Stack, run_command
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import BrowserContext, Page
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "e2e"
 
@@ -79,3 +81,53 @@ def wait_until(moment: float) -> None:
     delay = moment - time.time()
     if delay > 0:
         time.sleep(delay)
+
+
+# --- the provider's management commands, and "is this browser signed in?" ---------------------
+
+
+def provider_command(stack: Stack, *args: str) -> str:
+    """Run a management command of the stack's provider (its environment and database)."""
+    command = [sys.executable, "-m", "example_project.local_provider", *args]
+    return run_command("provider", command, stack.op.env, stack.op.log_path)
+
+
+def site_setting(stack: Stack, name: str) -> str:
+    """The value the stack's site sees for ``conf.<name>`` (a setting it may ignore)."""
+    code = f"from authgear_django.conf import conf; print(repr(conf.{name}))"
+    command = [sys.executable, "manage.py", "shell", "-c", code]
+    output = run_command("site", command, stack.site.env, stack.site.log_path)
+    return output.strip().splitlines()[-1]
+
+
+def live_grant_ids(stack: Stack, email: str = DEMO_EMAIL) -> list[str]:
+    """The user's live grants at the provider (``end_sessions --list``), oldest first."""
+    output = provider_command(stack, "end_sessions", email, "--list")
+    return re.findall(r"^grant ([0-9a-f-]{36}) ", output, flags=re.MULTILINE)
+
+
+@dataclass
+class Probe:
+    """One request of the landing page with a browser context's cookies (no redirect followed)."""
+
+    signed_in: bool
+    started: float  # wall clock before the request
+    finished: float  # wall clock after the answer
+
+
+def probe(context: BrowserContext, stack: Stack) -> Probe:
+    """GET the site's landing page with the context's cookies: signed in or not?
+
+    Redirects are not followed: a login ended by the liveness check redirects to the login
+    page, which would sign the browser in again through the provider's own session. The
+    answer's cookies (the ended session) are kept by the context.
+    """
+    started = time.time()
+    response = context.request.get(f"{stack.site_url}/", max_redirects=0)
+    finished = time.time()
+    text = response.text()
+    if response.status == 200 and "You are logged in as" in text:
+        return Probe(signed_in=True, started=started, finished=finished)
+    if response.status == 302 or (response.status == 200 and ">Log in</a>" in text):
+        return Probe(signed_in=False, started=started, finished=finished)
+    raise AssertionError(f"unexpected answer of the landing page: {response.status}\n{text[:500]}")

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,11 +304,13 @@ def start_stack(
     access_token_lifetime: int,
     postgres_url: str | None,
     site_server: str = "runserver",
+    site_env: Mapping[str, str] | None = None,
 ) -> Stack:
     """Start a provider and a site for it; the caller must call :meth:`Stack.stop`.
 
     ``site_server``: ``"runserver"`` (Django's WSGI development server) or ``"asgi"``
-    (uvicorn serving ``example_project.asgi:application``).
+    (uvicorn serving ``example_project.asgi:application``). ``site_env``: more environment
+    variables for the site (e.g. ``AUTHGEAR_SESSION_CHECK_INTERVAL``); they win over ours.
     """
     if site_server not in SITE_SERVERS:  # before anything starts
         raise ServerError(f"unknown site server {site_server!r}; expected one of {SITE_SERVERS}")
@@ -344,6 +347,7 @@ def start_stack(
         "REDIS_URL": "",
         "DATABASE_URL": "",
         "EXAMPLE_SQLITE_PATH": str(workdir / "site.sqlite3"),
+        **(site_env or {}),
     }
     postgres: tuple[str, str] | None = None
     if postgres_url:

@@ -1,6 +1,9 @@
 """``seed_demo``: create or update the demo user and the demo client (idempotent).
 
 - User ``demo@example.com`` / ``authgear-demo`` (Demo User), in the group ``admin``.
+- Operator ``operator@example.com`` / ``authgear-demo``: staff and superuser of the provider's
+  own admin (``/admin/``: users, tokens, "End sessions (revoke grants)"); like an Authgear
+  portal admin, it is not meant to sign in to the example site.
 - Confidential client ``demo-client`` / ``demo-secret``: authorization code, RS256,
   consent skipped. Redirect URIs come from ``LOCAL_OP_REDIRECT_URIS`` and post-logout
   redirect URIs from ``LOCAL_OP_POST_LOGOUT_REDIRECT_URIS`` (space-separated), or the
@@ -29,6 +32,7 @@ DEMO_PASSWORD = "authgear-demo"
 DEMO_FIRST_NAME = "Demo"
 DEMO_LAST_NAME = "User"
 DEMO_GROUP = "admin"
+OPERATOR_EMAIL = "operator@example.com"
 DEMO_CLIENT_ID = "demo-client"
 DEMO_CLIENT_SECRET = "demo-secret"
 DEFAULT_REDIRECT_URIS = "http://127.0.0.1:8000/auth/callback/"
@@ -80,6 +84,7 @@ class Command(BaseCommand):
         user.save()
         group, _ = Group.objects.get_or_create(name=DEMO_GROUP)
         user.groups.add(group)
+        operator_created = self.seed_operator(password_hash=user.password)
 
         application_model = get_application_model()
         application = application_model.objects.filter(client_id=DEMO_CLIENT_ID).first()
@@ -112,8 +117,31 @@ class Command(BaseCommand):
             f"  redirect URIs: {redirect_uris}\n"
             f"  post-logout redirect URIs: {post_logout_redirect_uris}"
         )
+        self.stdout.write(
+            f"{'created' if operator_created else 'updated'} provider admin {OPERATOR_EMAIL} "
+            f"(password {DEMO_PASSWORD}, at /admin/)"
+        )
         if options["users"]:
             self.seed_soak_users(options["users"])
+
+    def seed_operator(self, password_hash: str) -> bool:
+        """Create or update the provider admin's login; True when it was created.
+
+        It gets the demo user's password hash (same password): no second slow hash.
+        """
+        user_model = get_user_model()
+        operator, created = user_model._default_manager.get_or_create(
+            **{user_model.USERNAME_FIELD: OPERATOR_EMAIL}
+        )
+        operator.email = OPERATOR_EMAIL
+        operator.first_name = "Provider"
+        operator.last_name = "Operator"
+        operator.is_active = True
+        operator.is_staff = True
+        operator.is_superuser = True
+        operator.password = password_hash
+        operator.save()
+        return bool(created)
 
     def seed_soak_users(self, count: int) -> None:
         """Create or update soak-1..soak-<count>@example.com in two bulk queries."""
