@@ -15,22 +15,75 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from requests.structures import CaseInsensitiveDict
 
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
-from authgear_django.exceptions import NoAccessToken
-from authgear_django.refresh import Outcome, refresh_due_in_session, refresh_session_login
+from authgear_django.exceptions import AuthgearError, NoAccessToken, ProviderRateLimited
+from authgear_django.refresh import (
+    Outcome,
+    RefreshResult,
+    refresh_due_in_session,
+    refresh_session_login,
+)
 from authgear_django.store import current_login
 
 __all__ = [  # NoAccessToken lives in authgear_django.exceptions; this path keeps working
     "AuthgearBearerAuth",
     "NoAccessToken",
+    "TokenEndpointBackingOff",
     "authgear_session",
     "get_access_token",
     "refresh_access_token",
+    "retry_later_response",
 ]
+
+
+class TokenEndpointBackingOff(NoAccessToken):
+    """No usable token right now: the access token has expired while refreshes back off after
+    Authgear's token endpoint answered 429. Not a logout: retry after ``retry_after`` seconds
+    (answer 503 with ``Retry-After``: :func:`retry_later_response`)."""
+
+    error = "temporarily_unavailable"
+
+    def __init__(self, description: str, *, outcome: Any = None, retry_after: int) -> None:
+        super().__init__(description, outcome=outcome)
+        self.retry_after = retry_after
+
+
+def retry_later_response(error: AuthgearError) -> HttpResponse | None:
+    """503 JSON with ``Retry-After`` for an error that says when to come back, else ``None``.
+
+    For views that call :func:`get_access_token` themselves (no middleware needed)::
+
+        try:
+            token = get_access_token(request)
+        except NoAccessToken as error:
+            return retry_later_response(error) or redirect_to_login(request.get_full_path())
+    """
+    retry_after = getattr(error, "retry_after", None)
+    if not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 1:
+        return None
+    response = JsonResponse(
+        {
+            "error": "temporarily_unavailable",
+            "error_description": "Sign-in service busy; please retry shortly.",
+        },
+        status=503,
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _no_access_token(result: RefreshResult) -> NoAccessToken:
+    """The error for a refresh that left no token: with ``retry_after`` while backing off."""
+    description = f"refresh {result.outcome.value}"
+    if isinstance(result.error, ProviderRateLimited) and result.outcome is Outcome.UNAVAILABLE:
+        return TokenEndpointBackingOff(
+            description, outcome=result.outcome, retry_after=result.error.retry_after or 1
+        )
+    return NoAccessToken(description, outcome=result.outcome)
 
 
 def get_access_token(request: HttpRequest) -> str:
@@ -41,7 +94,7 @@ def get_access_token(request: HttpRequest) -> str:
     if refresh_due_in_session(request.session, time.time()):
         result = refresh_session_login(request.session)
         if result.outcome in (Outcome.ENDED, Outcome.UNAVAILABLE):
-            raise NoAccessToken(f"refresh {result.outcome.value}", outcome=result.outcome)
+            raise _no_access_token(result)
     return _stored_access_token(request)
 
 
@@ -55,7 +108,7 @@ def refresh_access_token(request: HttpRequest, *, rejected_access_token: str | N
         request.session, force=True, rejected_access_token=rejected_access_token or None
     )
     if not result.usable:
-        raise NoAccessToken(f"refresh {result.outcome.value}", outcome=result.outcome)
+        raise _no_access_token(result)
     return _stored_access_token(request)
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import random
 import threading
 import time
 import zlib
@@ -72,10 +73,24 @@ from authgear_django.store import (
     unverified_id_token_deadline,
     write_entry,
 )
+from authgear_django.token_endpoint import (
+    BASE_DELAY,
+    Backoff,
+    count,
+    current_backoff,
+    last_backoff,
+    record_rate_limited,
+    record_refresh_succeeded,
+)
 from authgear_django.verification import KeyLookup
 
 logger = logging.getLogger("authgear_django")
 security_logger = logging.getLogger("django.security.authgear_django")
+
+
+#: A refresh held back after a 429 is made anyway once the login has less than this many
+#: seconds of use left (validity plus grace): room for a short backoff before it runs out.
+BACKOFF_SAFETY_MARGIN = 2 * BASE_DELAY
 
 
 def refresh_due_in_session(session: SessionBase, now: float) -> bool:
@@ -161,7 +176,7 @@ def refresh_session_login(
     login_id = entry.login_id
     now = time.time()
     if not force and entry.retry_at is not None and now < entry.retry_at:
-        return _unavailable_result(session, now, error=None)
+        return _waiting_result(session, now, entry.retry_at)
     verify_at, deadline = entry.verify_at, entry.deadline
     if not force and verify_at is not None and deadline is not None and deadline <= now < verify_at:
         # Past the deadline and between two attempts: the same answer as the last attempt.
@@ -172,6 +187,8 @@ def refresh_session_login(
         not force and conf.AUTHGEAR_SESSION_CHECK_INTERVAL is not None and entry.check_due(now)
     )
     check: SessionCheck | None = None
+    held_back: Backoff | None = None
+    called = False
 
     try:
         # The process lock makes threads of one worker queue without touching the database
@@ -196,7 +213,14 @@ def refresh_session_login(
             unverified = login.id_token_unverified_since is not None
             check_due = check_planned and session_check_due_on_row(login, now)
             if _needs_refresh(login, now, force=force, rejected=rejected_access_token):
-                result = _refresh_locked(login)
+                # Authgear answered 429 lately: no refresh call from any worker until it ends.
+                held_back = _held_back(login, now, force=force)
+                if held_back is None:
+                    result = _refresh_locked(login)
+                    if isinstance(result.error, ProviderRateLimited):
+                        held_back, called = last_backoff(), True  # our call started it
+                else:
+                    result = RefreshResult(Outcome.DEFERRED, login=login)
             elif unverified and (verify_at is None or now >= verify_at):
                 result = _verify_pending_locked(login, now)
             elif check_due:
@@ -218,6 +242,8 @@ def refresh_session_login(
         logger.error("authgear_django: refresh of login %s hit a database error: %s", login_id, exc)
         return _unavailable_result(session, now, error=None)
 
+    if held_back is not None:
+        return _wait_for_backoff(session, login, now, held_back, force=force, called=called)
     if result.outcome is Outcome.ENDED:  # login_revoked was sent by store.end_logins
         if not result.session_ended:
             refresh_failed.send(sender=AuthgearLogin, login=login, error=result.error, fatal=True)
@@ -344,6 +370,101 @@ def _refresh_unavailable(
     return _unavailable_result(session, now, error=error, login=login)
 
 
+def _held_back(login: AuthgearLogin, now: float, *, force: bool) -> Backoff | None:
+    """The backoff that holds this due refresh back, if any (one cache read).
+
+    During a backoff every refresh waits. For a minute after one (the budget is still short)
+    a refresh that can wait does: the login stays usable (token valid, or expired within the
+    grace) for longer than :data:`BACKOFF_SAFETY_MARGIN`, so the calls left go to the logins
+    that need them most. A forced refresh (an API refused the token) cannot wait.
+    """
+    state = last_backoff()
+    if state is None or state.active(now):
+        return state
+    usable_until = _usable_until(login)
+    if force or usable_until is None or usable_until - now <= BACKOFF_SAFETY_MARGIN:
+        return None
+    return state
+
+
+def _usable_until(login: AuthgearLogin) -> float | None:
+    """Until when the login may be served without a refresh: expiry plus the grace."""
+    expires_at = login.access_token_expires_at
+    if expires_at is None:
+        return None
+    return expires_at.timestamp() + conf.AUTHGEAR_REFRESH_GRACE
+
+
+def _wait_for_backoff(
+    session: SessionBase,
+    login: AuthgearLogin,
+    now: float,
+    backoff: Backoff,
+    *,
+    force: bool,
+    called: bool = False,
+) -> RefreshResult:
+    """A due refresh is held back (Authgear's 429, by us or another worker): keep what the
+    login has, with no call.
+
+    The user stays signed in while the access token is valid, or expired within
+    ``AUTHGEAR_REFRESH_GRACE``; past that, the answer is "unavailable, retry after" the
+    backoff. The session comes back as late as it safely can (:data:`BACKOFF_SAFETY_MARGIN`
+    before the login stops being usable), at a random moment, so that the logins deferred
+    together do not come back together; one that cannot wait comes back soon after the
+    backoff, spread over half its length (at its end if it is unusable already).
+    ``called``: our own call was just answered 429.
+    """
+    if not called:
+        count("deferrals", now=now)
+    active = backoff.active(now)
+    error = backoff.error(now) if active else None
+    entry = read_entry(session)
+    usable_until = _usable_until(login)
+    if entry is not None:
+        earliest = backoff.until if active else now
+        latest = (usable_until - BACKOFF_SAFETY_MARGIN) if usable_until is not None else earliest
+        if usable_until is not None and usable_until <= earliest:
+            low = high = earliest  # unusable already: first in line when the backoff ends
+        elif latest > earliest + BASE_DELAY:
+            low, high = latest - BASE_DELAY, latest
+        else:
+            low = earliest
+            high = earliest + backoff.remaining(now) / 2
+            if usable_until is not None and usable_until > earliest:
+                high = min(high, usable_until)
+        come_back_at = random.uniform(low, max(low, high))  # noqa: S311 - spreading load
+        write_entry(session, entry.with_retry_at(come_back_at))
+    logger.info(
+        "authgear_django: login %s: refresh deferred, the token endpoint %s (level %d)",
+        login.pk,
+        f"backs off for {backoff.retry_after(now)} s" if active else "was rate limited lately",
+        backoff.level,
+    )
+    if called:
+        refresh_failed.send(sender=AuthgearLogin, login=login, error=error, fatal=False)
+    if force:
+        return RefreshResult(Outcome.UNAVAILABLE, error=error, login=login)
+    return _unavailable_result(session, now, error=error, login=login)
+
+
+def _waiting_result(session: SessionBase, now: float, retry_at: float) -> RefreshResult:
+    """Between two attempts: usable until expiry plus grace, as the last attempt left it.
+
+    When that is over while refreshes back off, the answer says how long to wait.
+    """
+    result = _unavailable_result(session, now, error=None)
+    if result.outcome is Outcome.UNAVAILABLE:
+        backoff = current_backoff(now)
+        if backoff is not None:
+            wait = max(backoff.retry_after(now), math.ceil(retry_at - now))
+            error = ProviderRateLimited(
+                "refresh: the token endpoint is backing off after a 429", retry_after=wait
+            )
+            return RefreshResult(Outcome.UNAVAILABLE, error=error)
+    return result
+
+
 def _needs_refresh(login: AuthgearLogin, now: float, *, force: bool, rejected: str | None) -> bool:
     if not login.encrypted_refresh_token:
         return False
@@ -369,8 +490,14 @@ def _refresh_locked(login: AuthgearLogin) -> RefreshResult:
         return _end_locked(login, AuthgearError(str(exc)), revoke=False)
     assert refresh_token  # _needs_refresh checked
     client = get_client()
+    count("refreshes")
     try:
         tokens = client.refresh(refresh_token)
+    except ProviderRateLimited as exc:
+        logger.warning("authgear_django: refreshing login %s failed: %s", login.pk, exc)
+        # The budget is shared by every worker (one client IP): all of them stop, not just us.
+        backoff = record_rate_limited(exc.retry_after)
+        return RefreshResult(Outcome.UNAVAILABLE, error=backoff.error(time.time()))
     except OAuthError as exc:
         if exc.is_invalid_grant or exc.error in ("invalid_client", "unauthorized_client"):
             logger.info("authgear_django: login %s ended by Authgear (%s)", login.pk, exc.error)
@@ -381,6 +508,7 @@ def _refresh_locked(login: AuthgearLogin) -> RefreshResult:
         logger.warning("authgear_django: refreshing login %s failed: %s", login.pk, exc)
         return RefreshResult(Outcome.UNAVAILABLE, error=exc)
 
+    record_refresh_succeeded()
     # Authgear has answered: with rotation on, the old refresh token is dead from now on, so
     # whatever the ID token turns out to be, these tokens are either stored or revoked.
     now = timezone.now()

@@ -67,3 +67,13 @@ login_revoked = Signal()
 # kwargs: event_type (str, e.g. "user.disabled"), event (dict: the whole delivery: id, seq,
 #         type, payload, context), user (the linked Django user, or None), request.
 webhook_received = Signal()
+
+# Authgear's token endpoint answered 429 (``x_rate_limited``: 120 calls a minute per client IP,
+# 60 per user, code exchanges and refreshes alike) and a shared backoff started or grew: no
+# worker calls it for a refresh for ``retry_after`` seconds (code exchanges go on). Sent once
+# per backoff started or escalated, not for further 429s of calls already in flight (those are
+# counted: ``manage.py authgear_status``). Sent with ``send_robust``.
+# sender: ``authgear_django.token_endpoint.Backoff``.
+# kwargs: retry_after (int: whole seconds until refreshes resume),
+#         level (int: 1 for the first backoff, +1 each time 429s keep coming within 60 s).
+token_endpoint_rate_limited = Signal()

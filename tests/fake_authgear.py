@@ -6,7 +6,15 @@ origin as issuer, ``/oauth2/*`` endpoints, codes single-use and bound to redirec
 ``client_id`` nor ``client_secret``), a public client (``public_client``: no secret, PKCE
 required), ID tokens valid 5 minutes with ``aud`` as a list, refresh tokens
 ``<grant>.<secret>`` with optional rotation, userinfo 401 ``invalid_grant`` for a dead token,
-revocation that always answers 200.
+revocation that always answers 200, ``prompt=none`` answered from the browser's Authgear
+session (``login_required`` without one).
+
+``token_rate_limit`` (off by default) limits ``/oauth2/token`` (code exchanges and refreshes
+alike) to that many calls per minute, by the clock the tests control: over it the answer is 429
+``{"error": "x_rate_limited"}`` without ``Retry-After``, as Authgear does (120/min per client
+IP there). The budget is a bucket of that size refilled evenly over the minute (a burst of the
+whole minute's budget, then one call per 60/limit seconds): the GCRA shape of a rate limiter
+like Authgear's (its exact algorithm is not verified here).
 """
 
 from __future__ import annotations
@@ -126,7 +134,16 @@ class FakeAuthgear:
         self.request_headers: list[tuple[str, dict[str, str]]] = []
         self.discovery_overrides: dict[str, Any] = {}
         self.refresh_latency = 0.0  # seconds the refresh grant takes (a slow Authgear)
+        # Calls of /oauth2/token allowed per minute (None: no limit); see the module docstring.
+        self.token_rate_limit: int | None = None
+        # (time, "token" or "refresh", HTTP status) of every /oauth2/token call, in order.
+        self.token_answers: list[tuple[float, str, int]] = []
+        self._token_budget: float | None = None
+        self._token_budget_at = 0.0
         self.routes: dict[tuple[str, str], Callable[[Any], Any]] = {}
+        # Whose Authgear session cookie the (one) test browser holds: set by a sign-in at the
+        # authorize page, read by ``prompt=none`` (:meth:`silent_authorize`).
+        self.browser_user: FakeUser | None = None
         self._register()
 
     # --- wiring ------------------------------------------------------------------------------
@@ -169,13 +186,25 @@ class FakeAuthgear:
             self.calls[name] += 1
             self.requests.append((name, form))
             self.request_headers.append((name, dict(request.headers)))
+            if call == "token" and self._over_token_rate_limit():
+                self.token_answers.append((time.time(), name, 429))
+                return _json(
+                    429,
+                    {
+                        "error": "x_rate_limited",
+                        "error_description": "rate limit exceeded, please try again later.",
+                    },
+                )
             failure = self.failures.get(name)
             if failure is not None:
                 result = failure()
                 if isinstance(result, BaseException):
                     raise result
                 return result
-            return handler(request)
+            answer = handler(request)
+            if call == "token" and isinstance(answer, tuple):
+                self.token_answers.append((time.time(), name, answer[0]))
+            return answer
 
         return callback
 
@@ -205,10 +234,37 @@ class FakeAuthgear:
         else:
             self.failures.pop(call, None)
 
+    def _over_token_rate_limit(self) -> bool:
+        """Spend one call of the token endpoint's budget; True when none is left (429)."""
+        limit = self.token_rate_limit
+        if limit is None:
+            return False
+        now = time.time()
+        if self._token_budget is None:
+            self._token_budget, self._token_budget_at = float(limit), now
+        refill = max(0.0, now - self._token_budget_at) * limit / 60.0
+        self._token_budget = min(float(limit), self._token_budget + refill)
+        self._token_budget_at = now
+        if self._token_budget < 1.0:
+            return True
+        self._token_budget -= 1.0
+        return False
+
+    def token_answers_per_minute(self, since: float) -> list[Counter[int]]:
+        """HTTP statuses of /oauth2/token answers, per minute from ``since``."""
+        minutes: list[Counter[int]] = []
+        for at, _name, status in self.token_answers:
+            index = int((at - since) // 60)
+            while len(minutes) <= index:
+                minutes.append(Counter())
+            minutes[index][status] += 1
+        return minutes
+
     # --- the browser side: /oauth2/authorize ----------------------------------------------------
 
     def authorize(self, authorize_url: str, user: FakeUser) -> str:
-        """What Authgear's authorize endpoint does after the user signs in: the callback URL."""
+        """What Authgear's authorize endpoint does after the user signs in: the callback URL.
+        The browser then holds ``user``'s Authgear session (:attr:`browser_user`)."""
         parts = urlsplit(authorize_url)
         assert f"{parts.scheme}://{parts.netloc}{parts.path}" == self.url("/oauth2/authorize")
         params = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -218,6 +274,10 @@ class FakeAuthgear:
         assert params["code_challenge_method"] == "S256"
         if "login_hint" in params:
             assert params["login_hint"].startswith("https://authgear.com/login_hint?")
+        self.browser_user = user  # signing in at Authgear's page leaves its session cookie
+        return self._issue_code(params, user)
+
+    def _issue_code(self, params: dict[str, str], user: FakeUser) -> str:
         code = secrets.token_urlsafe(24)
         leak_guard.register(code)
         self.codes[code] = {
@@ -227,6 +287,28 @@ class FakeAuthgear:
             "issued_at": time.time(),
         }
         return params["redirect_uri"] + "?" + urlencode({"code": code, "state": params["state"]})
+
+    def silent_authorize(self, authorize_url: str) -> str:
+        """What Authgear's authorize endpoint answers to ``prompt=none``, with no page shown:
+        a code for the browser's Authgear session (:attr:`browser_user`), ``login_required``
+        without one, ``invalid_request`` when ``max_age`` comes too (Authgear refuses it)."""
+        parts = urlsplit(authorize_url)
+        assert f"{parts.scheme}://{parts.netloc}{parts.path}" == self.url("/oauth2/authorize")
+        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        assert params["client_id"] == self.client_id
+        assert params["response_type"] == "code"
+        assert params.get("prompt") == "none", "silent_authorize is Authgear's prompt=none"
+        assert "openid" in params["scope"].split()
+        assert params["code_challenge_method"] == "S256"
+        if "max_age" in params:
+            return self._authorize_error(params, "invalid_request", "max_age with prompt=none")
+        if self.browser_user is None:
+            return self._authorize_error(params, "login_required", "authentication required")
+        return self._issue_code(params, self.browser_user)
+
+    def _authorize_error(self, params: dict[str, str], error: str, description: str) -> str:
+        query = {"error": error, "error_description": description, "state": params["state"]}
+        return params["redirect_uri"] + "?" + urlencode(query)
 
     def deny(self, authorize_url: str, error: str = "access_denied") -> str:
         params = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
@@ -500,6 +582,8 @@ class FakeAuthgear:
         so userinfo answers 401 ``invalid_grant`` and a refresh ``invalid_grant``. No webhook
         is sent (Authgear delivers none for it). Returns how many grants were ended."""
         ended = 0
+        if self.browser_user is not None and self.browser_user.sub == user.sub:
+            self.browser_user = None
         for grant in self.grants.values():
             if grant.user.sub == user.sub and not grant.revoked:
                 grant.revoked = True
