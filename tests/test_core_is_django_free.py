@@ -10,6 +10,7 @@ import pytest
 CORE_MODULES = [
     "authgear_django.access_tokens",
     "authgear_django.authorization",
+    "authgear_django.capacity",
     "authgear_django.client",
     "authgear_django.crypto",
     "authgear_django.devices",
