@@ -1,6 +1,10 @@
 """Calling an API with the user's Authgear access token (the guide's last step).
 
-``get_access_token(request)`` returns a valid access token, refreshing it first when due.
+``get_access_token(request)`` returns a valid access token, refreshing it first when due (with
+lazy refreshes, the default, this is where a page's expired token is renewed) and never an
+expired one: when none can be had right now it raises :class:`NoAccessToken` with
+``retry_after`` (``TokenRefreshMiddleware`` answers an uncaught one with 503 + ``Retry-After``,
+or with a logout and the login page when the login has ended).
 ``AuthgearBearerAuth(request)`` is a ``requests`` auth that adds ``Authorization: Bearer`` and,
 when the API answers 401, refreshes once and retries once; the token only ever goes to the
 origin of the URL the caller asked for (never to where a redirect leads elsewhere).
@@ -10,6 +14,7 @@ default.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -21,13 +26,15 @@ from requests.structures import CaseInsensitiveDict
 from authgear_django.conf import conf
 from authgear_django.crypto import TokenDecryptionError
 from authgear_django.exceptions import AuthgearError, NoAccessToken, ProviderRateLimited
+from authgear_django.models import AuthgearLogin
 from authgear_django.refresh import (
     Outcome,
     RefreshResult,
     refresh_due_in_session,
     refresh_session_login,
 )
-from authgear_django.store import current_login
+from authgear_django.store import access_token_due, current_login, read_entry
+from authgear_django.token_endpoint import current_backoff
 
 __all__ = [  # NoAccessToken lives in authgear_django.exceptions; this path keeps working
     "AuthgearBearerAuth",
@@ -43,13 +50,11 @@ __all__ = [  # NoAccessToken lives in authgear_django.exceptions; this path keep
 class TokenEndpointBackingOff(NoAccessToken):
     """No usable token right now: the access token has expired while refreshes back off after
     Authgear's token endpoint answered 429. Not a logout: retry after ``retry_after`` seconds
-    (answer 503 with ``Retry-After``: :func:`retry_later_response`)."""
-
-    error = "temporarily_unavailable"
+    (answer 503 with ``Retry-After``: :func:`retry_later_response`). ``retry_after`` itself
+    lives on :class:`NoAccessToken`; this name says why."""
 
     def __init__(self, description: str, *, outcome: Any = None, retry_after: int) -> None:
-        super().__init__(description, outcome=outcome)
-        self.retry_after = retry_after
+        super().__init__(description, outcome=outcome, retry_after=retry_after)
 
 
 def retry_later_response(error: AuthgearError) -> HttpResponse | None:
@@ -77,25 +82,68 @@ def retry_later_response(error: AuthgearError) -> HttpResponse | None:
 
 
 def _no_access_token(result: RefreshResult) -> NoAccessToken:
-    """The error for a refresh that left no token: with ``retry_after`` while backing off."""
+    """The error for a refresh that left no token: with ``retry_after`` unless it ended."""
     description = f"refresh {result.outcome.value}"
-    if isinstance(result.error, ProviderRateLimited) and result.outcome is Outcome.UNAVAILABLE:
+    if result.outcome is Outcome.ENDED:
+        return NoAccessToken(description, outcome=result.outcome)
+    if isinstance(result.error, ProviderRateLimited):
         return TokenEndpointBackingOff(
-            description, outcome=result.outcome, retry_after=result.error.retry_after or 1
+            description,
+            outcome=result.outcome,
+            retry_after=result.retry_after or result.error.retry_after or 1,
         )
-    return NoAccessToken(description, outcome=result.outcome)
+    return NoAccessToken(
+        description,
+        outcome=result.outcome,
+        retry_after=result.retry_after or conf.AUTHGEAR_REFRESH_RETRY_INTERVAL or 1,
+    )
 
 
 def get_access_token(request: HttpRequest) -> str:
-    """A valid access token of this request's Authgear login; refreshes first when it is due.
+    """A valid, unexpired access token of this request's Authgear login; refreshes it first
+    when it is due (single flight: one refresh per login however many requests ask).
 
-    Raises :class:`NoAccessToken` when there is none to give.
+    Raises :class:`NoAccessToken`: without ``retry_after`` when there is no login to use,
+    with it when the token has expired and Authgear cannot renew it right now.
     """
-    if refresh_due_in_session(request.session, time.time()):
-        result = refresh_session_login(request.session)
+    now = time.time()
+    login = current_login(request)
+    if login is None:
+        raise NoAccessToken("no Authgear login in this session", outcome=Outcome.ENDED)
+    if refresh_due_in_session(request.session, now) or access_token_due(login, now):
+        result = refresh_session_login(request.session, need_token=True)
         if result.outcome in (Outcome.ENDED, Outcome.UNAVAILABLE):
             raise _no_access_token(result)
-    return _stored_access_token(request)
+        login = result.login if result.login is not None else current_login(request)
+        if login is None:
+            raise NoAccessToken("no Authgear login in this session", outcome=Outcome.ENDED)
+    return _unexpired_token(request, login)
+
+
+def _unexpired_token(request: HttpRequest, login: AuthgearLogin) -> str:
+    """The login's access token, unless it has expired (the refresh was put off: Authgear is
+    unreachable or rate limiting). An expired token would only earn a 401 from the API."""
+    token = _decrypted_access_token(login)
+    expires_at = login.access_token_expires_at
+    now = time.time()
+    if expires_at is None or now < expires_at.timestamp():
+        return token
+    if not login.encrypted_refresh_token:
+        # nothing can renew it: the login is over as far as APIs are concerned
+        raise NoAccessToken("the access token has expired", outcome=Outcome.ENDED)
+    entry = read_entry(request.session)
+    wait = conf.AUTHGEAR_REFRESH_RETRY_INTERVAL
+    if entry is not None and entry.retry_at is not None and entry.retry_at > now:
+        wait = math.ceil(entry.retry_at - now)
+    backoff = current_backoff(now)
+    description = "the access token has expired and cannot be refreshed right now"
+    if backoff is not None:
+        raise TokenEndpointBackingOff(
+            description,
+            outcome=Outcome.UNAVAILABLE,
+            retry_after=max(wait, backoff.retry_after(now)),
+        )
+    raise NoAccessToken(description, outcome=Outcome.UNAVAILABLE, retry_after=max(1, wait))
 
 
 def refresh_access_token(request: HttpRequest, *, rejected_access_token: str | None) -> str:
@@ -116,6 +164,10 @@ def _stored_access_token(request: HttpRequest) -> str:
     login = current_login(request)
     if login is None:
         raise NoAccessToken("no Authgear login in this session", outcome=Outcome.ENDED)
+    return _decrypted_access_token(login)
+
+
+def _decrypted_access_token(login: AuthgearLogin) -> str:
     try:
         token = login.access_token
     except TokenDecryptionError as exc:

@@ -28,6 +28,8 @@ DEFAULT_SESSION_CHECK_INTERVAL = 300
 # Authgear counts 120 token-endpoint calls a minute per client IP (not configurable there).
 DEFAULT_TOKEN_RATE_LIMIT_PER_MINUTE = 120
 DEFAULT_TOKEN_BACKOFF_MAX = 120
+# How long a login may go unproven past its due liveness check while Authgear cannot answer.
+DEFAULT_MAX_STALENESS = 300
 
 # System check IDs of the setting rules (the README's catalogue lists them).
 MISSING = "authgear_django.E001"
@@ -283,6 +285,22 @@ class AuthgearSettings:
                 "or None.",
                 hint="Use 300 (Authgear caches userinfo for 5 minutes) or None to turn it off.",
             ) from None
+
+    @property
+    def AUTHGEAR_EAGER_REFRESH(self) -> bool:
+        """Refresh every login's access token before it expires, on any request (``True``), or
+        only when code asks for the token and at the liveness check (``False``, the default:
+        far fewer calls to Authgear's rate-limited token endpoint). Without a liveness check
+        (``AUTHGEAR_SESSION_CHECK_INTERVAL = None``) refreshes are eager whatever this says."""
+        return bool(self._get("AUTHGEAR_EAGER_REFRESH", False))
+
+    @property
+    def AUTHGEAR_MAX_STALENESS(self) -> int:
+        """Seconds past its due liveness check a login may go unproven (no successful refresh
+        or check) while Authgear is unreachable or rate limiting, before its requests get 503
+        with ``Retry-After`` (never a logout)."""
+        value = self._get("AUTHGEAR_MAX_STALENESS", DEFAULT_MAX_STALENESS)
+        return _integer("AUTHGEAR_MAX_STALENESS", value, minimum=0)
 
     @property
     def AUTHGEAR_BROWSER_SSO_CHECK(self) -> bool:

@@ -144,10 +144,24 @@ class NoAccessToken(AuthgearError):
     """The request has no usable Authgear login (anonymous, logged out, or Authgear down).
 
     ``outcome`` is the :class:`authgear_django.refresh.Outcome` that left no token, if any.
+    ``retry_after`` (whole seconds, at least 1) tells the two kinds apart: set, the login is
+    fine but no fresh token can be had right now (Authgear unreachable, or refreshes back off
+    after its 429): answer 503 with ``Retry-After``, never a logout. ``None``: there is no
+    login to use (anonymous, logged out, ended at Authgear): send the person to sign in.
     """
 
     error = "login_required"
 
-    def __init__(self, description: str, *, outcome: Any = None) -> None:
+    def __init__(
+        self, description: str, *, outcome: Any = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(description)
         self.outcome = outcome
+        self.retry_after = None if retry_after is None else max(1, int(retry_after))
+        if self.retry_after is not None:
+            self.error = "temporarily_unavailable"
+
+    @property
+    def temporarily_unavailable(self) -> bool:
+        """The login is fine; retry after ``retry_after`` seconds (not a logout)."""
+        return self.retry_after is not None

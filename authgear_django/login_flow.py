@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from authgear_django import verification
+from authgear_django import token_endpoint, verification
 from authgear_django.authorization import LoginAttempt, clean_login_options, trusted_login_hint
 from authgear_django.client import AuthgearClient, TokenSet
 from authgear_django.conf import conf
@@ -37,6 +37,7 @@ from authgear_django.exceptions import (
     ConfigurationError,
     LoginAttemptError,
     NotAnAuthgearUser,
+    ProviderRateLimited,
     ReauthenticationFailed,
     TokenValidationError,
 )
@@ -207,10 +208,20 @@ def take_attempt(request: HttpRequest) -> LoginAttempt:
 
 def exchange_code(attempt: LoginAttempt, code: str) -> TokenSet:
     """Trade the callback's code for tokens with the attempt's PKCE verifier; an ID token is
-    required (it is what proves who signed in)."""
-    tokens = get_client().exchange_code(
-        code=code, redirect_uri=attempt.redirect_uri, code_verifier=attempt.code_verifier
-    )
+    required (it is what proves who signed in).
+
+    Each attempt is one call of Authgear's token-endpoint budget (counted for
+    ``authgear_status``); a 429 starts the shared backoff of refreshes, so that the budget
+    left goes to the people signing in.
+    """
+    token_endpoint.count("exchanges")
+    try:
+        tokens = get_client().exchange_code(
+            code=code, redirect_uri=attempt.redirect_uri, code_verifier=attempt.code_verifier
+        )
+    except ProviderRateLimited as exc:
+        token_endpoint.record_rate_limited(exc.retry_after)
+        raise
     if not tokens.id_token:
         raise TokenValidationError("token response has no id_token (is 'openid' requested?)")
     return tokens

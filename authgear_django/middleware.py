@@ -16,6 +16,13 @@ Authgear session is still alive (one userinfo call): the session entry's one "co
 time covers both, so the hot path is unchanged. A session ended at Authgear is answered like
 a dead refresh: logged out, redirected with ``next`` (JSON 401 for API callers).
 
+With lazy refreshes (the default; ``AUTHGEAR_EAGER_REFRESH = False``) the middleware does not
+refresh a merely expired access token: the page is served on the session, the liveness check
+renews the token before its userinfo call, and ``get_access_token`` renews it on demand. A
+view's uncaught :class:`~authgear_django.exceptions.NoAccessToken` is answered here: a login
+that has ended logs out and goes to the login page (JSON 401 for API callers); a token that
+cannot be had right now gets 503 with ``Retry-After``.
+
 With ``AUTHGEAR_BROWSER_SSO_CHECK`` (off by default), the same hook also sends a signed-in
 browser's page load through Authgear with ``prompt=none``, at most once per interval, to
 learn whether Authgear's browser session still exists (:mod:`authgear_django.sso_check`).
@@ -35,7 +42,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import Resolver404, resolve
 from django.utils.functional import SimpleLazyObject, empty
 
-from authgear_django.exceptions import ProviderError, ProviderRateLimited, ProviderUnreachable
+from authgear_django.api import TokenEndpointBackingOff
+from authgear_django.exceptions import (
+    NoAccessToken,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderUnreachable,
+)
 from authgear_django.refresh import Outcome, refresh_due_in_session, refresh_session_login
 from authgear_django.responses import SESSION_ENDED, error_page, error_response, login_url
 from authgear_django.session_entry import refresh_due
@@ -210,9 +223,25 @@ class TokenRefreshMiddleware:
         return check.stop if check.stop is not None else response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """The view read ``request.user`` and the refresh said stop: answer with its response."""
+        """The view read ``request.user`` and the refresh said stop: answer with its response.
+
+        A view that asked for the access token and got none (uncaught :class:`NoAccessToken`)
+        is answered as the refresh would have been: 503 + ``Retry-After`` when the token
+        cannot be had right now, the login page when the login is gone. Never a 500.
+        """
         if isinstance(exception, RefreshInterrupted):
             return exception.response
+        if isinstance(exception, NoAccessToken):
+            if exception.retry_after is not None:
+                error: ProviderError = (
+                    ProviderRateLimited(str(exception), retry_after=exception.retry_after)
+                    if isinstance(exception, TokenEndpointBackingOff)
+                    else ProviderUnreachable(str(exception))
+                )
+                return self.unavailable_response(request, error, retry_after=exception.retry_after)
+            if SESSION_LOGIN_KEY in request.session:
+                return self.logged_out_response(request)
+            return self.login_required_response(request)
         return None
 
     def _defer(self, request: HttpRequest) -> _LazyRefresh | None:
@@ -245,7 +274,7 @@ class TokenRefreshMiddleware:
             return None
         if result.outcome is Outcome.ENDED:
             return self.logged_out_response(request)
-        return self.unavailable_response(request, result.error)
+        return self.unavailable_response(request, result.error, retry_after=result.retry_after)
 
     def browser_sso_check(self, request: HttpRequest, now: float) -> HttpResponse | None:
         """With ``AUTHGEAR_BROWSER_SSO_CHECK``: a signed-in browser's page load whose SSO check
@@ -284,10 +313,28 @@ class TokenRefreshMiddleware:
             messages.info(request, str(SESSION_ENDED))
         return HttpResponseRedirect(target)
 
+    def login_required_response(self, request: HttpRequest) -> HttpResponse:
+        """No Authgear login to take a token from (anonymous, or signed in another way): the
+        login page with ``next``, nobody logged out (JSON 401 for API callers)."""
+        target = login_url(next_url=request.get_full_path())
+        if wants_json(request):
+            return JsonResponse(
+                {"error": "login_required", "login_url": target},
+                status=401,
+            )
+        return HttpResponseRedirect(target)
+
     def unavailable_response(
-        self, request: HttpRequest, error: ProviderError | Exception | None
+        self,
+        request: HttpRequest,
+        error: ProviderError | Exception | None,
+        *,
+        retry_after: int | None = None,
     ) -> HttpResponse:
-        """503: the login is fine but Authgear can't refresh it now (nothing was deleted)."""
+        """503: the login is fine but Authgear can't refresh it now (nothing was deleted).
+
+        ``retry_after``: when the next attempt is due, if known (else the 429's, else 10 s).
+        """
         if isinstance(error, ProviderError):
             provider_error = error
         else:  # retry interval not over yet: the last attempt found Authgear unreachable
@@ -304,8 +351,7 @@ class TokenRefreshMiddleware:
             response = error_response(
                 request, provider_error, next_url=request.get_full_path(), status=503
             )
-        retry_after = (
-            provider_error.retry_after if isinstance(provider_error, ProviderRateLimited) else None
-        )
-        response["Retry-After"] = str(retry_after or 10)
+        if retry_after is None and isinstance(provider_error, ProviderRateLimited):
+            retry_after = provider_error.retry_after
+        response["Retry-After"] = str(max(1, retry_after or 10))
         return response

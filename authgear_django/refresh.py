@@ -23,6 +23,14 @@ token (refreshed first if due), under the same locks, so N simultaneous requests
 make one call: 401 ends the login (reason ``session_ended``; no revocation, Authgear already
 ended the grant), an outage keeps the user signed in and retries after
 ``AUTHGEAR_REFRESH_RETRY_INTERVAL``, and an answer updates the profile and roles.
+
+Lazy refreshes (the default, ``AUTHGEAR_EAGER_REFRESH = False``) keep two questions apart:
+"is this login alive?" (proved by the liveness check and by any refresh) and "does it hold a
+fresh access token?" (asked only by code about to use the token: ``need_token``). A page that
+needs no token is served on the session; a due check refreshes an expired token before its
+userinfo call, so a lazy login makes about one token call per check interval instead of one
+per token lifetime. While Authgear cannot answer, a login may go unproven for
+``AUTHGEAR_MAX_STALENESS`` past its due check; then it gets "unavailable, retry after".
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ import random
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any, cast
@@ -64,10 +72,12 @@ from authgear_django.roles import sync_roles
 from authgear_django.session_entry import SESSION_LOGIN_KEY, SessionEntry, refresh_due
 from authgear_django.signals import refresh_failed, session_checked, tokens_refreshed
 from authgear_django.store import (
+    armed_stale_at,
     bind_session,
     end_logins,
     login_refresh_at,
     read_entry,
+    refresh_is_lazy,
     session_check_due_on_row,
     session_expires_at,
     unverified_id_token_deadline,
@@ -75,6 +85,7 @@ from authgear_django.store import (
 )
 from authgear_django.token_endpoint import (
     BASE_DELAY,
+    ESCALATION_WINDOW,
     Backoff,
     count,
     current_backoff,
@@ -116,6 +127,7 @@ class RefreshResult:
     id_token_pending: bool = False  # the stored ID token could not be verified yet
     revoked: bool = False  # ENDED: Authgear confirmed the revocation of the refresh token
     session_ended: bool = False  # ENDED by the liveness check, not by a refresh
+    retry_after: int | None = None  # UNAVAILABLE: seconds until the next attempt, if known
 
     @property
     def usable(self) -> bool:
@@ -161,22 +173,46 @@ def _process_lock(login_id: str) -> threading.Lock:
     return _PROCESS_LOCKS[zlib.crc32(login_id.encode()) % len(_PROCESS_LOCKS)]
 
 
-def refresh_session_login(
-    session: SessionBase, *, force: bool = False, rejected_access_token: str | None = None
-) -> RefreshResult:
-    """Make the session's login hold a usable access token, refreshing it if it is due.
+def token_wanted_by_default(entry: SessionEntry) -> bool:
+    """Whether a request that does not ask for the token refreshes it anyway: with eager
+    refreshes, and for an entry written before the liveness check (no proof of life planned)."""
+    return entry.legacy or not refresh_is_lazy()
 
-    ``force`` refreshes even before the leeway (an API answered 401); with
-    ``rejected_access_token`` a forced refresh is skipped when another request already
-    replaced that token.
+
+def refresh_session_login(
+    session: SessionBase,
+    *,
+    force: bool = False,
+    rejected_access_token: str | None = None,
+    need_token: bool | None = None,
+) -> RefreshResult:
+    """Keep the session's login proven alive and, when asked, holding a fresh access token.
+
+    ``need_token``: the caller is about to use the access token, so a due one is refreshed;
+    ``None`` lets the settings decide (:func:`token_wanted_by_default`: with lazy refreshes an
+    expired token is then renewed only by a due liveness check). ``force`` refreshes even
+    before the leeway (an API answered 401); with ``rejected_access_token`` a forced refresh
+    is skipped when another request already replaced that token.
     """
     entry = read_entry(session)
     if entry is None:
         return RefreshResult(Outcome.ENDED)
     login_id = entry.login_id
     now = time.time()
+    token_wanted = force or (
+        need_token if need_token is not None else token_wanted_by_default(entry)
+    )
     if not force and entry.retry_at is not None and now < entry.retry_at:
-        return _waiting_result(session, now, entry.retry_at)
+        return _waiting_result(session, now, entry.retry_at, token_wanted=token_wanted)
+    if (
+        not force
+        and need_token is not True  # code that needs the token may try a refresh: a proof
+        and entry.stale(now)
+        and entry.check_at is not None
+        and now < entry.check_at
+    ):
+        # Unproven too long and the next attempt is not due yet: the last attempt's answer.
+        return _stale_result(now, entry.check_at, error=None)
     verify_at, deadline = entry.verify_at, entry.deadline
     if not force and verify_at is not None and deadline is not None and deadline <= now < verify_at:
         # Past the deadline and between two attempts: the same answer as the last attempt.
@@ -212,9 +248,19 @@ def refresh_session_login(
             # the session: now).
             unverified = login.id_token_unverified_since is not None
             check_due = check_planned and session_check_due_on_row(login, now)
-            if _needs_refresh(login, now, force=force, rejected=rejected_access_token):
+            # Lazy: a token nobody asked for is refreshed only for the check's userinfo call.
+            if (token_wanted or check_due) and _needs_refresh(
+                login, now, force=force, rejected=rejected_access_token
+            ):
                 # Authgear answered 429 lately: no refresh call from any worker until it ends.
-                held_back = _held_back(login, now, force=force)
+                held_back = _held_back(
+                    login,
+                    now,
+                    force=force,
+                    token_wanted=token_wanted,
+                    asked=need_token is True,
+                    stale_at=armed_stale_at(entry, login, now),
+                )
                 if held_back is None:
                     result = _refresh_locked(login)
                     if isinstance(result.error, ProviderRateLimited):
@@ -240,16 +286,24 @@ def refresh_session_login(
                     result = RefreshResult(Outcome.ENDED, error=check.ended, session_ended=True)
     except OperationalError as exc:  # e.g. SQLite's "database is locked": try again later
         logger.error("authgear_django: refresh of login %s hit a database error: %s", login_id, exc)
-        return _unavailable_result(session, now, error=None)
+        return _unavailable_result(session, now, error=None, token_wanted=token_wanted)
 
     if held_back is not None:
-        return _wait_for_backoff(session, login, now, held_back, force=force, called=called)
+        return _wait_for_backoff(
+            session,
+            login,
+            now,
+            held_back,
+            force=force,
+            called=called,
+            token_wanted=token_wanted,
+        )
     if result.outcome is Outcome.ENDED:  # login_revoked was sent by store.end_logins
         if not result.session_ended:
             refresh_failed.send(sender=AuthgearLogin, login=login, error=result.error, fatal=True)
         return result
     if result.outcome is Outcome.UNAVAILABLE and not result.id_token_pending:
-        return _refresh_unavailable(session, login, now, result.error)
+        return _refresh_unavailable(session, login, now, result.error, token_wanted=token_wanted)
 
     # The row holds usable tokens: a new access token, or a stored ID token just (re)checked.
     check_retry_at = None
@@ -257,11 +311,17 @@ def refresh_session_login(
         check_retry_at = now + _check_retry_delay(check.unavailable)
     elif check is not None and check.postponed_until is not None:
         check_retry_at = check.postponed_until
+    proven: bool | None = None
+    if result.outcome is Outcome.REFRESHED or (check is not None and check.claims is not None):
+        proven = True  # Authgear refreshes only a live grant; userinfo answered
+    elif check_retry_at is not None:
+        proven = False  # the due check could not be made
     bind_session(
         session,
         login,
         verify_at=now + verification_retry_interval() if result.id_token_pending else None,
         check_retry_at=check_retry_at,
+        proven=proven,
     )
     checked_user = None
     if check is not None and check.claims is not None:
@@ -286,7 +346,33 @@ def refresh_session_login(
             rotated=result.rotated,
             id_token_pending=True,
         )
+    entry = read_entry(session)
+    if entry is not None and entry.stale(now):
+        # Neither a refresh nor a check proved the login alive for too long (the check just
+        # failed, or waits for an ID token to be verified): serve it no more until one does.
+        next_attempt = entry.check_at or now
+        error = check.unavailable if check is not None else None
+        return _stale_result(now, next_attempt, error=error, login=login)
     return result
+
+
+def _stale_result(
+    now: float,
+    next_attempt_at: float,
+    *,
+    error: AuthgearError | None,
+    login: AuthgearLogin | None = None,
+) -> RefreshResult:
+    """Unavailable: the login went unproven past ``AUTHGEAR_MAX_STALENESS``; retry when the
+    next attempt (or the token endpoint's backoff) allows."""
+    wait = max(1, math.ceil(next_attempt_at - now))
+    backoff = current_backoff(now)
+    if backoff is not None:
+        wait = max(wait, backoff.retry_after(now))
+        error = ProviderRateLimited(
+            "refresh: the token endpoint is backing off after a 429", retry_after=wait
+        )
+    return RefreshResult(Outcome.UNAVAILABLE, error=error, login=login, retry_after=wait)
 
 
 def claims_backend(session: SessionBase) -> AuthgearBackend:
@@ -353,7 +439,12 @@ def _check_session_locked(login: AuthgearLogin) -> SessionCheck:
 
 
 def _refresh_unavailable(
-    session: SessionBase, login: AuthgearLogin, now: float, error: AuthgearError | None
+    session: SessionBase,
+    login: AuthgearLogin,
+    now: float,
+    error: AuthgearError | None,
+    *,
+    token_wanted: bool,
 ) -> RefreshResult:
     """Authgear unavailable and nothing issued: keep everything, retry on a later request.
 
@@ -365,34 +456,53 @@ def _refresh_unavailable(
     if entry is not None:
         if entry.expires_at is not None and entry.expires_at > now:
             retry_at = min(retry_at, entry.expires_at)
-        write_entry(session, entry.with_retry_at(retry_at))
+        stale_at = armed_stale_at(entry, login, now)
+        write_entry(session, replace(entry.with_retry_at(retry_at), stale_at=stale_at))
     refresh_failed.send(sender=AuthgearLogin, login=login, error=error, fatal=False)
-    return _unavailable_result(session, now, error=error, login=login)
+    return _unavailable_result(session, now, error=error, login=login, token_wanted=token_wanted)
 
 
-def _held_back(login: AuthgearLogin, now: float, *, force: bool) -> Backoff | None:
+def _held_back(
+    login: AuthgearLogin,
+    now: float,
+    *,
+    force: bool,
+    token_wanted: bool,
+    asked: bool,
+    stale_at: float | None,
+) -> Backoff | None:
     """The backoff that holds this due refresh back, if any (one cache read).
 
     During a backoff every refresh waits. For a minute after one (the budget is still short)
     a refresh that can wait does: the login stays usable (token valid, or expired within the
     grace) for longer than :data:`BACKOFF_SAFETY_MARGIN`, so the calls left go to the logins
-    that need them most. A forced refresh (an API refused the token) cannot wait.
+    that need them most. A forced refresh (an API refused the token) cannot wait, nor can code
+    that ``asked`` for an expired token (the grace serves pages, an API needs a live token).
     """
     state = last_backoff()
     if state is None or state.active(now):
         return state
-    usable_until = _usable_until(login)
+    usable_until = _usable_until(login, token_wanted=token_wanted, stale_at=stale_at)
     if force or usable_until is None or usable_until - now <= BACKOFF_SAFETY_MARGIN:
+        return None
+    expires_at = login.access_token_expires_at
+    if asked and expires_at is not None and now >= expires_at.timestamp():
         return None
     return state
 
 
-def _usable_until(login: AuthgearLogin) -> float | None:
-    """Until when the login may be served without a refresh: expiry plus the grace."""
+def _usable_until(
+    login: AuthgearLogin, *, token_wanted: bool, stale_at: float | None
+) -> float | None:
+    """Until when the login may be served without a refresh: until ``stale_at`` (unproven too
+    long), and (when its token is wanted) until the token's expiry plus the grace."""
+    limits: list[float] = []
+    if stale_at is not None:
+        limits.append(stale_at)
     expires_at = login.access_token_expires_at
-    if expires_at is None:
-        return None
-    return expires_at.timestamp() + conf.AUTHGEAR_REFRESH_GRACE
+    if token_wanted and expires_at is not None:
+        limits.append(expires_at.timestamp() + conf.AUTHGEAR_REFRESH_GRACE)
+    return min(limits) if limits else None
 
 
 def _wait_for_backoff(
@@ -403,6 +513,7 @@ def _wait_for_backoff(
     *,
     force: bool,
     called: bool = False,
+    token_wanted: bool = True,
 ) -> RefreshResult:
     """A due refresh is held back (Authgear's 429, by us or another worker): keep what the
     login has, with no call.
@@ -420,10 +531,15 @@ def _wait_for_backoff(
     active = backoff.active(now)
     error = backoff.error(now) if active else None
     entry = read_entry(session)
-    usable_until = _usable_until(login)
+    stale_at = armed_stale_at(entry, login, now)
+    usable_until = _usable_until(login, token_wanted=token_wanted, stale_at=stale_at)
     if entry is not None:
         earliest = backoff.until if active else now
         latest = (usable_until - BACKOFF_SAFETY_MARGIN) if usable_until is not None else earliest
+        if not token_wanted:
+            # A lazy check can wait until the login turns stale, but code may ask for the
+            # token meanwhile: come back within the minute after the backoff, spread over it.
+            latest = min(latest, earliest + ESCALATION_WINDOW)
         if usable_until is not None and usable_until <= earliest:
             low = high = earliest  # unusable already: first in line when the backoff ends
         elif latest > earliest + BASE_DELAY:
@@ -434,7 +550,7 @@ def _wait_for_backoff(
             if usable_until is not None and usable_until > earliest:
                 high = min(high, usable_until)
         come_back_at = random.uniform(low, max(low, high))  # noqa: S311 - spreading load
-        write_entry(session, entry.with_retry_at(come_back_at))
+        write_entry(session, replace(entry.with_retry_at(come_back_at), stale_at=stale_at))
     logger.info(
         "authgear_django: login %s: refresh deferred, the token endpoint %s (level %d)",
         login.pk,
@@ -445,23 +561,28 @@ def _wait_for_backoff(
         refresh_failed.send(sender=AuthgearLogin, login=login, error=error, fatal=False)
     if force:
         return RefreshResult(Outcome.UNAVAILABLE, error=error, login=login)
-    return _unavailable_result(session, now, error=error, login=login)
+    return _unavailable_result(session, now, error=error, login=login, token_wanted=token_wanted)
 
 
-def _waiting_result(session: SessionBase, now: float, retry_at: float) -> RefreshResult:
-    """Between two attempts: usable until expiry plus grace, as the last attempt left it.
+def _waiting_result(
+    session: SessionBase, now: float, retry_at: float, *, token_wanted: bool
+) -> RefreshResult:
+    """Between two attempts: usable as the last attempt left it (until expiry plus grace if
+    the token is wanted, and while the login is not stale).
 
-    When that is over while refreshes back off, the answer says how long to wait.
+    When that is over, the answer says how long to wait (longer while refreshes back off).
     """
-    result = _unavailable_result(session, now, error=None)
+    result = _unavailable_result(session, now, error=None, token_wanted=token_wanted)
     if result.outcome is Outcome.UNAVAILABLE:
+        wait = max(1, math.ceil(retry_at - now))
         backoff = current_backoff(now)
         if backoff is not None:
-            wait = max(backoff.retry_after(now), math.ceil(retry_at - now))
+            wait = max(backoff.retry_after(now), wait)
             error = ProviderRateLimited(
                 "refresh: the token endpoint is backing off after a 429", retry_after=wait
             )
-            return RefreshResult(Outcome.UNAVAILABLE, error=error)
+            return RefreshResult(Outcome.UNAVAILABLE, error=error, retry_after=wait)
+        return RefreshResult(Outcome.UNAVAILABLE, retry_after=wait)
     return result
 
 
@@ -699,7 +820,15 @@ def _unavailable_result(
     *,
     error: AuthgearError | None,
     login: AuthgearLogin | None = None,
+    token_wanted: bool = True,
 ) -> RefreshResult:
+    """Nothing new from Authgear: still usable while the login is not stale and, when its
+    token is wanted, until the token's expiry plus ``AUTHGEAR_REFRESH_GRACE``."""
+    entry = read_entry(session)
+    if entry is not None and entry.stale(now):
+        return RefreshResult(Outcome.UNAVAILABLE, error=error, login=login)
+    if not token_wanted:
+        return RefreshResult(Outcome.DEFERRED, error=error, login=login)
     expires_at = session_expires_at(session)
     if expires_at is not None and now < expires_at + conf.AUTHGEAR_REFRESH_GRACE:
         return RefreshResult(Outcome.DEFERRED, error=error, login=login)

@@ -7,6 +7,7 @@ auth loads anyway, with no query::
     [login id, refresh at, expires at]                                # no liveness check
     [login id, refresh at, expires at, None, None, None, check at]     # the usual case
     [login id, refresh at, expires at, retry at, verify at, deadline, check at]  # waiting
+    [login id, refresh at, expires at, None, None, None, check at, stale at]    # and bounded
 
 Times are Unix seconds (``None``: nothing to refresh / nothing waiting). Trailing ``None``
 items are not written, so an entry without a liveness check stays three items long (the
@@ -23,6 +24,10 @@ format written before the optional items existed, which is read unchanged; an en
   next verification attempt, and when the login stops being usable until it is verified.
 - ``check at``: when the Authgear session must next be confirmed alive (one userinfo call,
   ``AUTHGEAR_SESSION_CHECK_INTERVAL``); ``refresh at`` is never later than it.
+- ``stale at``: past this the login has gone unproven too long (no successful refresh or
+  liveness check for the interval plus ``AUTHGEAR_MAX_STALENESS``): while Authgear still
+  cannot answer, requests get 503 with ``Retry-After`` instead of being served. Only read on
+  the refresh path (a due check or retry brings every request there), never on the hot path.
 
 This module is Django-free and never raises on what it reads: a session is input, and a
 tampered, truncated or foreign entry simply means "no login".
@@ -38,7 +43,7 @@ from typing import Any
 SESSION_LOGIN_KEY = "_authgear"
 
 _REFRESH_AT = 1
-_MAX_ITEMS = 7
+_MAX_ITEMS = 8
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class SessionEntry:
     verify_at: float | None = None
     deadline: float | None = None
     check_at: float | None = None
+    stale_at: float | None = None
 
     @property
     def id_token_unverified(self) -> bool:
@@ -69,6 +75,16 @@ class SessionEntry:
         the check existed has no ``check at``: due (the row's ``last_checked_at`` decides)."""
         return self.check_at is None or now >= self.check_at
 
+    @property
+    def legacy(self) -> bool:
+        """Written before the liveness check existed (no ``check at``): with no proof of life
+        planned, such a login is refreshed eagerly until its entry is rewritten."""
+        return self.check_at is None
+
+    def stale(self, now: float) -> bool:
+        """Unproven for longer than the interval plus ``AUTHGEAR_MAX_STALENESS``."""
+        return self.stale_at is not None and now >= self.stale_at
+
 
 def encode(entry: SessionEntry) -> list[Any]:
     """The JSON-serialisable list stored in the session (trailing ``None`` items dropped)."""
@@ -80,6 +96,7 @@ def encode(entry: SessionEntry) -> list[Any]:
         entry.verify_at,
         entry.deadline,
         entry.check_at,
+        entry.stale_at,
     ]
     while len(items) > 3 and items[-1] is None:
         items.pop()
@@ -105,6 +122,7 @@ def decode(raw: Any) -> SessionEntry | None:
         verify_at=_timestamp(raw, 4),
         deadline=_timestamp(raw, 5),
         check_at=_timestamp(raw, 6),
+        stale_at=_timestamp(raw, 7),
     )
 
 

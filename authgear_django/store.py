@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import import_module
@@ -60,6 +61,35 @@ def refresh_leeway(lifetime: float | None) -> float:
     return leeway
 
 
+#: The most a login's own spread adds to the refresh leeway, as a fraction of it.
+REFRESH_SPREAD = 0.5
+
+
+def refresh_spread(login_id: Any) -> float:
+    """This login's fixed share (0 to :data:`REFRESH_SPREAD`) of extra leeway: logins made in
+    the same minute (a launch, a migration) would otherwise refresh in lockstep forever, a
+    burst against Authgear's per-minute token budget each lifetime. Deterministic (a hash of
+    the id), so every worker and every request agrees on the login's refresh time."""
+    digest = zlib.crc32(str(login_id).encode())
+    return REFRESH_SPREAD * digest / 2**32
+
+
+def login_refresh_leeway(login: AuthgearLogin) -> float:
+    """The leeway of this login: the setting plus its spread, never more than half the
+    lifetime in total (a 10-second token is still refreshed once per expiry)."""
+    lifetime = login.access_token_lifetime
+    leeway = float(conf.AUTHGEAR_REFRESH_LEEWAY) * (1 + refresh_spread(login.pk))
+    if lifetime:
+        leeway = min(leeway, lifetime / 2)
+    return leeway
+
+
+def refresh_is_lazy() -> bool:
+    """Whether access tokens are refreshed only when needed (the default): the liveness check
+    then proves each login alive. Without that check there is no other proof: eager."""
+    return not conf.AUTHGEAR_EAGER_REFRESH and conf.AUTHGEAR_SESSION_CHECK_INTERVAL is not None
+
+
 def read_entry(session: SessionBase) -> SessionEntry | None:
     """The session's login entry, or ``None`` (none, or malformed: never raises)."""
     return decode(session.get(SESSION_LOGIN_KEY))
@@ -104,7 +134,28 @@ def login_refresh_at(login: AuthgearLogin) -> int | None:
         return None
     # From the exact expiry, not the whole-second one: rounding down first made it up to 1 s
     # early (the soak saw refreshes 4.25 s apart for 10 s tokens whose leeway is 5 s).
-    return math.ceil(expires_at.timestamp() - refresh_leeway(login.access_token_lifetime))
+    return math.ceil(expires_at.timestamp() - login_refresh_leeway(login))
+
+
+def access_token_due(login: AuthgearLogin, now: float) -> bool:
+    """Whether the row's access token must be refreshed before it is handed out."""
+    refresh_at = login_refresh_at(login)
+    return refresh_at is not None and now >= refresh_at
+
+
+def armed_stale_at(entry: SessionEntry | None, login: AuthgearLogin, now: float) -> int | None:
+    """When the login, whose proof of life (a refresh or a liveness check) just failed, stops
+    being served: ``AUTHGEAR_MAX_STALENESS`` after its check was due, or after this first
+    failure if the login was idle until now (nobody could prove it while nobody visited).
+    Once armed, the time stays until a proof succeeds (:func:`bind_session` with
+    ``proven=True``). ``None`` without a liveness check: no proof is planned, refreshes are
+    eager and the token's expiry plus grace bounds the login instead."""
+    check_at = login_check_at(login)
+    if check_at is None:
+        return None
+    if entry is not None and entry.login_id == login.pk.hex and entry.stale_at is not None:
+        return math.ceil(entry.stale_at)
+    return math.ceil(max(check_at, now) + conf.AUTHGEAR_MAX_STALENESS)
 
 
 def login_check_at(login: AuthgearLogin) -> int | None:
@@ -204,6 +255,7 @@ def bind_session(
     *,
     verify_at: float | None = None,
     check_retry_at: float | None = None,
+    proven: bool | None = None,
 ) -> None:
     """Point the session at ``login`` and copy what the refresh middleware's hot path needs.
 
@@ -217,19 +269,36 @@ def bind_session(
     interval), but never earlier than a retry planned after Authgear could not be reached:
     ``check_retry_at``, or the one the session already holds. ``refresh at`` is never later
     than it, so the hot path still compares one number.
+
+    With lazy refreshes (:func:`refresh_is_lazy`) the token's own refresh time is left out of
+    ``refresh at``: an expired token is renewed by the liveness check or when code asks for
+    it (``get_access_token``), not on every page.
+
+    ``proven``: a refresh or liveness check just succeeded (``True``: the staleness bound is
+    lifted), or just failed (``False``: the bound is armed, :func:`armed_stale_at`);
+    ``None``: nothing was tried, the bound stays as it was.
     """
     previous = read_entry(session)
     if previous is not None and previous.login_id != login.pk.hex:
         previous = None
-    refresh_at: float | None = login_refresh_at(login)
-    expires = _expires(login) if refresh_at is not None else None
+    token_refresh_at: float | None = login_refresh_at(login)
+    expires = _expires(login) if token_refresh_at is not None else None
     check_at: float | None = login_check_at(login)
+    lazy = check_at is not None and refresh_is_lazy()
+    refresh_at = None if lazy else token_refresh_at
     if check_at is not None:
         planned = [check_at, math.ceil(check_retry_at) if check_retry_at is not None else None]
         if previous is not None:
             planned.append(previous.check_at)
         check_at = max(at for at in planned if at is not None)
         refresh_at = check_at if refresh_at is None else min(refresh_at, check_at)
+    if proven is None:
+        stale_at = previous.stale_at if previous is not None else None
+    else:
+        stale_at = None if proven else armed_stale_at(previous, login, time.time())
+    if stale_at is not None and refresh_at is not None:
+        # unproven too long: every request must hear "503, retry after" from the refresh path
+        refresh_at = min(refresh_at, stale_at)
     deadline = unverified_id_token_deadline(login)
     if deadline is not None:
         if verify_at is None and previous is not None:
@@ -250,6 +319,7 @@ def bind_session(
             verify_at=verify_at,
             deadline=deadline,
             check_at=check_at,
+            stale_at=stale_at,
         ),
     )
 

@@ -16,7 +16,8 @@ that workers and sites do not come back in step. A ``Retry-After`` is honoured (
 backoff began neither escalates nor restarts it. A successful refresh after a backoff lowers
 the level by one: the budget has refilled, the next 429 starts shorter.
 
-Code exchanges are never held back: a person is waiting for them.
+Code exchanges are never held back: a person is waiting for them. Each one is counted, and
+a 429 answered to one starts the backoff too (``login_flow.exchange_code``).
 
 The counts are per minute, per event, in the same cache (for ``manage.py authgear_status``);
 a broken cache never breaks a refresh (without a shared backoff, each login then waits
@@ -38,7 +39,7 @@ from django.core.cache import caches
 
 from authgear_django.conf import conf
 from authgear_django.exceptions import ProviderRateLimited
-from authgear_django.signals import login_linked, token_endpoint_rate_limited
+from authgear_django.signals import token_endpoint_rate_limited
 
 logger = logging.getLogger("authgear_django")
 
@@ -321,12 +322,3 @@ def _cache_failed(operation: str) -> None:
     logger.warning(
         "authgear_django: token endpoint %s in the cache failed", operation, exc_info=True
     )
-
-
-def _count_exchange(sender: Any, **kwargs: Any) -> None:
-    """A login finished: its code exchange was one call of the budget."""
-    count("exchanges")
-
-
-# Until the code exchange itself reports (login_flow.exchange_code), a finished login counts.
-login_linked.connect(_count_exchange, dispatch_uid="authgear_django.token_endpoint.exchanges")

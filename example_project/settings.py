@@ -210,6 +210,14 @@ if _env_list("AUTHGEAR_TOKEN_ENCRYPTION_KEYS"):
 if os.environ.get("AUTHGEAR_SESSION_CHECK_INTERVAL"):
     _interval = os.environ["AUTHGEAR_SESSION_CHECK_INTERVAL"].strip().lower()
     AUTHGEAR_SESSION_CHECK_INTERVAL = None if _interval == "none" else int(_interval)
+# Refresh access tokens before every expiry ("true"), or only when a page asks for the token and
+# at the liveness check (unset or "false": the library's default, far fewer token calls).
+AUTHGEAR_EAGER_REFRESH = os.environ.get("AUTHGEAR_EAGER_REFRESH", "").strip().lower() in {
+    "1",
+    "true",
+    "yes",
+    "on",
+}
 # A prompt=none trip through Authgear on page navigations, once per interval (off by default).
 AUTHGEAR_BROWSER_SSO_CHECK = os.environ.get("AUTHGEAR_BROWSER_SSO_CHECK", "").lower() in {
     "1",

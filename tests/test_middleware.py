@@ -156,8 +156,9 @@ def test_a_dead_login_answers_json_401_to_api_callers(
 
 
 def test_authgear_down_past_expiry_answers_503_and_keeps_the_login(
-    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any, settings: Any
 ) -> None:
+    settings.AUTHGEAR_EAGER_REFRESH = True  # lazy: tests/test_refresh_lazy.py
     fake_authgear.fail("refresh", exception=CONNECTION_REFUSED)
     clock.shift(1800 + 31)  # past expiry and AUTHGEAR_REFRESH_GRACE
     response = logged_in.client.get("/private/")

@@ -20,6 +20,14 @@ from tests.fake_authgear import CONNECTION_REFUSED, READ_TIMEOUT, FakeAuthgear, 
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _eager_refresh(settings: Any) -> None:
+    """These tests are about eager refreshes (before expiry, on any request): the setting
+    that keeps them (lazy refreshes: tests/test_refresh_lazy.py)."""
+    settings.AUTHGEAR_EAGER_REFRESH = True
+
+
 FAULTS: dict[str, dict[str, Any]] = {
     "timeout": {"exception": READ_TIMEOUT},
     "refused": {"exception": CONNECTION_REFUSED},
@@ -117,7 +125,9 @@ def test_refresh_faults_keep_the_user_until_expiry_then_503(
     assert b"Try again" in response.content
     assert AuthgearLogin.objects.count() == 1
     fake_authgear.heal()
-    clock.shift(11)
+    # A 429's Retry-After (30 s) is honoured: the second 429, at 1831 s, holds every refresh
+    # back until 1861 s; other faults are retried after AUTHGEAR_REFRESH_RETRY_INTERVAL.
+    clock.shift(31 if fault == "429" else 11)
     assert flow.client.get("/private/").status_code == 200
     assert EXPECTED["refresh"][fault].startswith("stays logged in")
 

@@ -22,10 +22,20 @@ from authgear_django.api import get_access_token, refresh_access_token
 from authgear_django.models import AuthgearLogin
 from authgear_django.refresh import Outcome, refresh_session_login
 from authgear_django.signals import login_revoked, refresh_failed, tokens_refreshed
+from authgear_django.store import login_refresh_at
 from tests.conftest import CLOCK_START, LoginFlow, assert_session_entry
 from tests.fake_authgear import CONNECTION_REFUSED, READ_TIMEOUT, FakeAuthgear, FakeUser
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _eager_refresh(settings: Any) -> None:
+    """These tests are about eager refreshes (before expiry, on any request): the setting
+    that keeps them (lazy refreshes: tests/test_refresh_lazy.py)."""
+    settings.AUTHGEAR_EAGER_REFRESH = True
+
+
 START = CLOCK_START
 
 
@@ -60,17 +70,21 @@ def test_token_is_refreshed_within_the_leeway_before_the_view(
     logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
 ) -> None:
     old = AuthgearLogin.objects.get()
-    clock.shift(1800 - 61)
+    due = login_refresh_at(old)
+    assert due is not None
+    # the leeway is 60 s plus this login's spread of up to 30 s
+    assert START + 1800 - 90 <= due <= START + 1800 - 60
+    clock.shift(due - START - 1)
     logged_in.client.get("/private/")
     assert refreshes(fake_authgear) == 0
-    clock.shift(2)
+    clock.shift(1)
     assert logged_in.client.get("/private/").status_code == 200
     assert refreshes(fake_authgear) == 1
     login = AuthgearLogin.objects.get()
     assert login.access_token != old.access_token
     assert login.refresh_token == old.refresh_token  # rotation off: the old one is kept
     assert login.refresh_count == 1 and login.last_refreshed_at is not None
-    assert login.access_token_expires_at.timestamp() == START + 1800 - 59 + 1800
+    assert login.access_token_expires_at.timestamp() == due + 1800
     assert_session_entry(logged_in.client.session, login)
     logged_in.client.get("/private/")
     assert refreshes(fake_authgear) == 1
@@ -135,10 +149,9 @@ def test_invalid_grant_answers_json_401_to_api_callers(
         {"exception": CONNECTION_REFUSED},
         {"exception": READ_TIMEOUT},
         {"status": 503},
-        {"status": 429, "body": '{"error":"x_rate_limited"}', "content_type": "application/json"},
         {"status": 200, "body": "<html>maintenance</html>"},
     ],
-    ids=["refused", "timeout", "5xx", "429", "html"],
+    ids=["refused", "timeout", "5xx", "html"],
 )
 def test_authgear_down_keeps_the_user_logged_in_until_the_token_really_expires(
     logged_in: LoginFlow,
@@ -166,6 +179,33 @@ def test_authgear_down_keeps_the_user_logged_in_until_the_token_really_expires(
     assert AuthgearLogin.objects.count() == 1  # nothing lost
     fake_authgear.heal()
     clock.shift(10)
+    assert logged_in.client.get("/private/").status_code == 200
+    assert AuthgearLogin.objects.get().refresh_count == 1
+
+
+def test_a_429_on_a_due_refresh_waits_for_the_backoff_then_refreshes(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    """A 429 is not retried after AUTHGEAR_REFRESH_RETRY_INTERVAL like an outage: the shared
+    backoff holds the refresh back as late as the token allows, so no call in between."""
+    fake_authgear.fail(
+        "refresh", status=429, body='{"error":"x_rate_limited"}', content_type="application/json"
+    )
+    clock.shift(1800 - 30)  # refresh due, token still valid for 30 s
+    assert logged_in.client.get("/private/").status_code == 200
+    assert refreshes(fake_authgear) == 1
+    for _ in range(3):
+        clock.shift(5)  # 1775..1785: the backoff is over, yet the token can wait (to >= 1815)
+        assert logged_in.client.get("/private/").status_code == 200
+    assert refreshes(fake_authgear) == 1
+    clock.shift(60)  # past expiry + grace: the deferred retry is made, and is refused again
+    response = logged_in.client.get("/private/")
+    assert refreshes(fake_authgear) == 2
+    assert response.status_code == 503
+    assert 1 <= int(response["Retry-After"]) <= 5  # the new backoff, not a fixed 10 s
+    assert AuthgearLogin.objects.count() == 1  # nothing lost
+    fake_authgear.heal()
+    clock.shift(10)  # the backoff is over
     assert logged_in.client.get("/private/").status_code == 200
     assert AuthgearLogin.objects.get().refresh_count == 1
 

@@ -102,7 +102,7 @@ def test_session_entry_reads_legacy_and_odd_entries(raw: Any, expected: SessionE
         ["not-a-uuid", 1, 2],
         [12345, 1, 2],
         ["x" * 10_000, 1, 2],
-        [LOGIN_HEX, 1, 2, 3, 4, 5, 6, 7],  # longer than any format
+        [LOGIN_HEX, 1, 2, 3, 4, 5, 6, 7, 8],  # longer than any format
         {"login": LOGIN_HEX},
     ],
 )

@@ -45,6 +45,7 @@ OURS: dict[str, Signal] = {
     "login_revoked": signals.login_revoked,
     "webhook_received": signals.webhook_received,
     "session_checked": signals.session_checked,
+    "token_endpoint_rate_limited": signals.token_endpoint_rate_limited,
 }
 DJANGOS: dict[str, Signal] = {
     "user_logged_in": user_logged_in,
@@ -249,6 +250,26 @@ def test_authgear_down_sends_a_non_fatal_refresh_failed_and_ends_nothing(
     assert failed.kwargs["fatal"] is False
     assert isinstance(failed.kwargs["error"], AuthgearError)
     assert failed.kwargs["login"] == AuthgearLogin.objects.get()
+
+
+def test_a_429_sends_token_endpoint_rate_limited_with_retry_after_and_level(
+    logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any, received: Received
+) -> None:
+    fake_authgear.fail(
+        "refresh",
+        status=429,
+        body='{"error":"x_rate_limited"}',
+        content_type="application/json",
+        headers={"Retry-After": "40"},
+    )
+    clock.shift(1800 - 30)  # the check is due and so is the refresh: it is refused
+    assert is_logged_in(logged_in)  # still valid for 30 s: not a logout
+    assert received.names() == ["token_endpoint_rate_limited", "refresh_failed"]
+    (limited,) = received.of("token_endpoint_rate_limited")
+    assert set(limited.kwargs) == {"retry_after", "level"}
+    assert limited.kwargs == {"retry_after": 40, "level": 1}  # Authgear's Retry-After obeyed
+    (failed,) = received.of("refresh_failed")
+    assert failed.kwargs["fatal"] is False
 
 
 def test_invalid_grant_sends_login_revoked_refresh_failed_then_a_fatal_refresh_failed(

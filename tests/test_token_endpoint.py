@@ -31,6 +31,14 @@ from tests.fake_authgear import FakeAuthgear, FakeUser
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _eager_refresh(settings: Any) -> None:
+    """These tests are about eager refreshes (before expiry, on any request): the setting
+    that keeps them (lazy refreshes: tests/test_refresh_lazy.py)."""
+    settings.AUTHGEAR_EAGER_REFRESH = True
+
+
 RATE_LIMITED = json.dumps({"error": "x_rate_limited", "error_description": "rate limit exceeded"})
 
 
@@ -325,3 +333,28 @@ def test_the_local_provider_answers_429_like_authgear() -> None:
     assert not limited.has_header("Retry-After")
     with override_settings(LOCAL_OP_TOKEN_RATE_LIMIT=0):
         assert rate_limited_response(factory.post("/oauth2/token")) is None
+
+
+def test_a_429_on_a_code_exchange_is_counted_and_starts_the_backoff(
+    fake_authgear: FakeAuthgear, clock: Any
+) -> None:
+    """The exchange itself reports: a refused one counts (no login was linked) and makes the
+    refreshes of every worker wait, so the budget left goes to people signing in."""
+    flow = LoginFlow(Client(), fake_authgear)
+    url = flow.start()
+    fake_authgear.fail(
+        "token",
+        status=429,
+        body='{"error":"x_rate_limited"}',
+        content_type="application/json",
+        headers={"Retry-After": "20"},
+    )
+    response = flow.finish(fake_authgear.authorize(url, FakeUser()))
+    assert response.status_code == 503 and response["Retry-After"] == "20"
+    backoff = token_endpoint.current_backoff()
+    assert backoff is not None and backoff.until == pytest.approx(CLOCK_START + 20)
+    totals = token_endpoint.status(60)["totals"]
+    assert totals["exchanges"] == 1 and totals["rate_limited"] == 1
+    fake_authgear.heal()
+    flow.login(FakeUser())  # exchanges are never held back
+    assert token_endpoint.status(60)["totals"]["exchanges"] == 2

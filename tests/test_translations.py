@@ -238,7 +238,9 @@ def test_api_caller_gets_the_json_503_in_its_language_when_authgear_is_down(
     authgear_user: FakeUser,
     accept_language: str,
     description: str,
+    settings: Any,
 ) -> None:
+    settings.AUTHGEAR_EAGER_REFRESH = True  # the page itself needs the expired token refreshed
     assert login_flow.login(authgear_user).status_code == 302
     fake_authgear.fail("refresh", exception=CONNECTION_REFUSED)
     clock.shift(3600)  # the access token expired and cannot be refreshed

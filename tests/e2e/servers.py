@@ -347,6 +347,9 @@ def start_stack(
         "REDIS_URL": "",
         "DATABASE_URL": "",
         "EXAMPLE_SQLITE_PATH": str(workdir / "site.sqlite3"),
+        # The e2e tests measure refreshes before every expiry (10 s tokens): eager, explicitly
+        # (the library's default is lazy); a stack may pass "false" in site_env.
+        "AUTHGEAR_EAGER_REFRESH": "true",
         **(site_env or {}),
     }
     postgres: tuple[str, str] | None = None
