@@ -1,6 +1,6 @@
 """System checks: catch misconfiguration at start-up, not at a user's first login.
 
-IDs are stable and listed in the README's catalogue.
+IDs are stable and listed in docs/reference/system-checks.md.
 """
 
 from __future__ import annotations

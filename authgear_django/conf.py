@@ -31,7 +31,7 @@ DEFAULT_TOKEN_BACKOFF_MAX = 120
 # How long a login may go unproven past its due liveness check while Authgear cannot answer.
 DEFAULT_MAX_STALENESS = 300
 
-# System check IDs of the setting rules (the README's catalogue lists them).
+# System check IDs of the setting rules (docs/reference/system-checks.md lists them).
 MISSING = "authgear_django.E001"
 BAD_TIMEOUT = "authgear_django.E002"
 ENDPOINT_NOT_URL = "authgear_django.E004"
@@ -636,7 +636,7 @@ class AuthgearSettings:
         raise ImproperlyConfigured(f"{name} is not used with authgear_django.")
 
 
-# mozilla-django-oidc settings → what to set instead (the README's migration table, shorter).
+# mozilla-django-oidc settings → what to set instead (docs/howto/migrate-from-mozilla.md, shorter).
 MOZILLA_EQUIVALENTS: dict[str, str] = {
     "OIDC_RP_CLIENT_ID": "AUTHGEAR_CLIENT_ID",
     "OIDC_RP_CLIENT_SECRET": "AUTHGEAR_CLIENT_SECRET",
@@ -661,7 +661,10 @@ def _mozilla_equivalent(name: str) -> str:
         return MOZILLA_EQUIVALENTS[name]
     if name.startswith("OIDC_OP_"):
         return "AUTHGEAR_ENDPOINT (endpoints come from discovery)"
-    return "nothing: authgear_django always does this the Authgear way (see the README)"
+    return (
+        "nothing: authgear_django always does this the Authgear way "
+        "(see the docs: howto/migrate-from-mozilla)"
+    )
 
 
 conf = AuthgearSettings()
