@@ -402,3 +402,108 @@ def start_stack(
         stack.stop()
         raise
     return stack
+
+
+# --- a provider alone, and a server run from another directory (the quickstart test) ----------
+
+
+@dataclass
+class DirectoryServer(Server):
+    """A :class:`Server` started in ``cwd`` (a user's project), not in the repository."""
+
+    cwd: Path = ROOT
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                self.args,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+
+def run_command_in(
+    cwd: Path,
+    name: str,
+    args: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float = COMMAND_TIMEOUT,
+) -> str:
+    """:func:`run_command` in ``cwd``, as a user types it there; output logged and returned."""
+    try:
+        result = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+            args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as error:
+        raise ServerError(f"{name}: {' '.join(args)} took over {timeout}s") from error
+    output = result.stdout + result.stderr
+    with log_path.open("a") as log:
+        log.write(f"$ {' '.join(args)}\n{output}\n")
+    if result.returncode != 0:
+        raise ServerError(f"{name}: {' '.join(args)} exited with {result.returncode}:\n{output}")
+    return output
+
+
+@dataclass
+class Provider:
+    """A local provider started alone, for a site the test builds itself."""
+
+    url: str
+    server: Server
+    demo_sub: str
+
+
+def start_provider(
+    workdir: Path,
+    *,
+    redirect_uris: list[str],
+    post_logout_redirect_uris: list[str],
+    access_token_lifetime: int = 300,
+) -> Provider:
+    """Start a local provider whose demo client accepts exactly these URIs (seed_demo).
+
+    The caller must call ``provider.server.stop()``. Unlike :func:`start_stack`, no example
+    site is started: the test serves its own site at the registered URIs. Loopback URIs match
+    on any port (django-oauth-toolkit follows RFC 8252), but scheme, host and path must match.
+    """
+    if not redirect_uris or not post_logout_redirect_uris:
+        raise ServerError("start_provider needs redirect and post-logout URIs (seed defaults)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    command = [sys.executable, "-m", "example_project.local_provider"]
+    env = {
+        **base_env(),
+        "LOCAL_OP_PORT": str(port),
+        "LOCAL_OP_ISSUER": url,
+        "LOCAL_OP_DB": str(workdir / "op.sqlite3"),
+        "LOCAL_OP_KEY_FILE": str(workdir / "op_rsa_key.pem"),
+        "LOCAL_OP_ACCESS_TOKEN_LIFETIME": str(access_token_lifetime),
+        "LOCAL_OP_REDIRECT_URIS": " ".join(redirect_uris),
+        # Not empty: seed_demo would register its default, http://127.0.0.1:8000/auth/logout/
+        # return/, which matches this site's return URI on ANY port (RFC 8252 loopback rule).
+        "LOCAL_OP_POST_LOGOUT_REDIRECT_URIS": " ".join(post_logout_redirect_uris),
+    }
+    server = Server(
+        "provider",
+        [*command, "runserver", f"{HOST}:{port}", "--noreload"],
+        env,
+        workdir / "provider.log",
+        f"{url}/.well-known/openid-configuration",
+    )
+    try:
+        run_command("provider", [*command, "migrate", "-v", "0"], env, server.log_path)
+        seeded = run_command("provider", [*command, "seed_demo"], env, server.log_path)
+        match = re.search(r"\bsub ([0-9a-f-]{36})\b", seeded)
+        if not match:
+            raise ServerError(f"seed_demo did not print the demo user's sub:\n{seeded}")
+        server.start()
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return Provider(url=url, server=server, demo_sub=match.group(1))
