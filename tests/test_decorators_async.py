@@ -54,7 +54,11 @@ def get(flavour: str, path: str, cookies: SimpleCookie | None = None, **extra: A
     async_client = AsyncClient()
     if cookies is not None:
         async_client.cookies = cookies
-    return async_to_sync(async_client.get)(path, **extra)
+
+    async def fetch() -> Any:  # an async def: asgiref warns about Django 4.2's sync .get
+        return await async_client.get(path, **extra)
+
+    return async_to_sync(fetch)()
 
 
 def bearer(token: str) -> dict[str, str]:

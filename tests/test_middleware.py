@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import django
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -67,6 +68,16 @@ urlpatterns = [
 ]
 
 LOGIN_REQUIRED = "django.contrib.auth.middleware.LoginRequiredMiddleware"
+NEEDS_LOGIN_REQUIRED_MIDDLEWARE = pytest.mark.skipif(
+    django.VERSION < (5, 1), reason="LoginRequiredMiddleware is new in Django 5.1"
+)
+NEEDS_AUSER = pytest.mark.skipif(
+    django.VERSION < (5, 0), reason="request.auser is new in Django 5.0"
+)
+ASYNC_VIEWS = [
+    pytest.param("/async-private/", id="auser", marks=NEEDS_AUSER),
+    pytest.param("/async-thread/", id="user"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -167,6 +178,7 @@ def test_authgear_down_past_expiry_answers_503_and_keeps_the_login(
     assert AuthgearLogin.objects.count() == 1
 
 
+@NEEDS_LOGIN_REQUIRED_MIDDLEWARE
 def test_a_middleware_after_ours_reading_the_user_gets_the_logout_not_a_500(
     logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
 ) -> None:
@@ -185,6 +197,7 @@ def test_a_middleware_after_ours_reading_the_user_gets_the_logout_not_a_500(
     assert AuthgearLogin.objects.count() == 0
 
 
+@NEEDS_LOGIN_REQUIRED_MIDDLEWARE
 def test_a_middleware_after_ours_reading_the_user_gets_the_refresh(
     logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any
 ) -> None:
@@ -210,7 +223,7 @@ def test_async_a_view_that_never_reads_the_user_makes_no_query(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("url", ["/async-private/", "/async-thread/"], ids=["auser", "user"])
+@pytest.mark.parametrize("url", ASYNC_VIEWS)
 def test_async_a_due_refresh_happens_when_the_view_reads_the_user(
     logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any, url: str
 ) -> None:
@@ -222,7 +235,7 @@ def test_async_a_due_refresh_happens_when_the_view_reads_the_user(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("url", ["/async-private/", "/async-thread/"], ids=["auser", "user"])
+@pytest.mark.parametrize("url", ASYNC_VIEWS)
 def test_async_a_dead_login_is_logged_out_before_the_view_goes_on(
     logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any, url: str
 ) -> None:
@@ -279,6 +292,7 @@ def test_an_ended_session_is_stopped_before_the_view_goes_on(
 
 
 @pytest.mark.django_db(transaction=True)
+@NEEDS_AUSER
 def test_async_inside_the_check_interval_no_call_and_outside_one_check(
     logged_in: LoginFlow, fake_authgear: FakeAuthgear, clock: Any, django_assert_num_queries: Any
 ) -> None:
@@ -294,7 +308,7 @@ def test_async_inside_the_check_interval_no_call_and_outside_one_check(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("url", ["/async-private/", "/async-thread/"], ids=["auser", "user"])
+@pytest.mark.parametrize("url", ASYNC_VIEWS)
 def test_async_an_ended_session_is_logged_out_before_the_view_goes_on(
     logged_in: LoginFlow, fake_authgear: FakeAuthgear, authgear_user: FakeUser, clock: Any, url: str
 ) -> None:

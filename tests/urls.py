@@ -74,8 +74,13 @@ async def async_api_orders(request: HttpRequest) -> HttpResponse:
 
 @reauthentication_required(max_age=300)
 async def async_sensitive(request: HttpRequest) -> HttpResponse:
-    user = await request.auser()
-    return HttpResponse(f"sensitive for {user.get_username()}")
+    if hasattr(request, "auser"):  # Django 5.0+
+        username = (await request.auser()).get_username()
+    else:  # Django 4.2: the lazy user, loaded in a thread
+        from asgiref.sync import sync_to_async
+
+        username = await sync_to_async(lambda: request.user.get_username())()
+    return HttpResponse(f"sensitive for {username}")
 
 
 def cycle_session(request: HttpRequest) -> HttpResponse:
